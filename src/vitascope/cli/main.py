@@ -1,0 +1,204 @@
+"""The `vitascope` command: generate, serve, models, keys, videos, train."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="Vitascope: the open, self-hostable video generation system.", no_args_is_help=True, add_completion=False)
+keys_app = typer.Typer(help="API keys for the server.", no_args_is_help=True)
+videos_app = typer.Typer(help="Videos in the local store.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(videos_app, name="videos")
+console = Console()
+
+
+def _vs():
+    from vitascope.service import Vitascope
+    from vitascope.settings import Settings
+
+    return Vitascope(Settings())
+
+
+def _fail(msg: str) -> None:
+    console.print(f"[red]error:[/red] {msg}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def generate(
+    prompt: Annotated[str, typer.Argument(help="What the clip shows and sounds like.")],
+    seconds: Annotated[str, typer.Option(help="4, 8 or 12.")] = "4",
+    size: Annotated[str, typer.Option(help="WIDTHxHEIGHT, e.g. 1280x720.")] = "1280x720",
+    model: Annotated[Optional[str], typer.Option(help="Model name or alias (see `vitascope models`).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed: the same seed gives the same clip.")] = None,
+    image: Annotated[Optional[Path], typer.Option(help="First frame (image-to-video).", exists=True, dir_okay=False)] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the MP4.")] = Path("vitascope.mp4"),
+) -> None:
+    """Generate a clip with sound from a prompt and write it as an MP4."""
+    from vitascope.errors import VitascopeError
+    from vitascope.service import Upload
+
+    vs = _vs()
+    up = Upload(filename=image.name, content_type="image/" + image.suffix.lstrip(".").lower().replace("jpg", "jpeg"), data=image.read_bytes()) if image else None
+    try:
+        v = vs.create_video(owner="local", prompt=prompt, model=model, seconds=seconds, size=size, image=up, seed=seed)
+    except VitascopeError as e:
+        _fail(f"{e.message}" + (f" (--{e.param.replace('_', '-')})" if e.param and e.param != "input_reference" else ""))
+    t0 = time.time()
+    vid = vs.engine.claim()
+    while vid is not None and vid != v.id:  # older queued jobs in the local store are served first
+        vs.engine.run(vid)
+        vid = vs.engine.claim()
+    worker = threading.Thread(target=vs.engine.run, args=(v.id,), daemon=True)
+    worker.start()
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("generating", total=100)
+        while worker.is_alive():
+            bar.update(task, completed=vs.get_video(owner="local", video_id=v.id).progress)
+            worker.join(0.2)
+        bar.update(task, completed=vs.get_video(owner="local", video_id=v.id).progress)
+    v = vs.get_video(owner="local", video_id=v.id)
+    if v.status != "completed":
+        _fail(f"generation failed: {(v.error or {}).get('message')}")
+    path, _ = vs.content(owner="local", video_id=v.id, variant="video")
+    shutil.copyfile(path, out)
+    console.print(f"wrote [bold]{out}[/bold] ({v.seconds} s, {v.size}, {v.id}) in {time.time() - t0:.1f} s")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the OpenAI-compatible Videos API at http://HOST:PORT/v1."""
+    import uvicorn
+
+    from vitascope.api.app import create_app
+
+    uvicorn.run(create_app(_vs()), host=host, port=port, log_level="info")
+
+
+@app.command()
+def models() -> None:
+    """The models this installation serves, and whether their weights are present."""
+    vs = _vs()
+    t = Table("model", "available", "detail")
+    for m in vs.models():
+        if "alias_of" in m:
+            t.add_row(m["id"], "", f"alias of {m['alias_of']}")
+        else:
+            t.add_row(m["id"], "yes" if m["available"] else "no", m["detail"])
+    console.print(t)
+
+
+@keys_app.command("create")
+def keys_create(name: Annotated[str, typer.Option(help="A name for the key.")] = "default", owner: Annotated[Optional[str], typer.Option(help="The user the key acts as (default: the name).")] = None) -> None:
+    """Create an API key; it is printed once."""
+    key, secret = _vs().create_key(name=name, owner=owner)
+    console.print(f"created {key.id} for owner {key.owner!r}; the key (shown once):")
+    print(secret)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    t = Table("id", "name", "owner", "prefix", "created", "revoked")
+    for k in _vs().list_keys():
+        t.add_row(k.id, k.name, k.owner, k.prefix + "...", time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created_at)), "yes" if k.revoked_at else "")
+    console.print(t)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    _vs().revoke_key(key_id=key_id)
+    console.print(f"revoked {key_id}")
+
+
+@videos_app.command("list")
+def videos_list(limit: int = 20) -> None:
+    """Videos in the local store, newest first."""
+    vs = _vs()
+    rows, _ = vs.list_videos(owner=None, limit=limit)
+    t = Table("id", "status", "progress", "seconds", "size", "model", "prompt")
+    for v in rows:
+        t.add_row(v.id, v.status, str(v.progress), v.seconds, v.size, v.model, (v.prompt or "")[:50])
+    console.print(t)
+
+
+@videos_app.command("show")
+def videos_show(video_id: str) -> None:
+    from vitascope.errors import VitascopeError
+    from vitascope.service import video_public
+
+    try:
+        console.print_json(data=video_public(_vs().get_video(owner=None, video_id=video_id)))
+    except VitascopeError as e:
+        _fail(e.message)
+
+
+@videos_app.command("download")
+def videos_download(video_id: str, variant: str = "video", out: Optional[Path] = None) -> None:
+    from vitascope.errors import VitascopeError
+
+    try:
+        path, _ = _vs().content(owner=None, video_id=video_id, variant=variant)
+    except VitascopeError as e:
+        _fail(e.message)
+    dest = out or Path(f"{video_id}{Path(path).suffix}")
+    shutil.copyfile(path, dest)
+    console.print(f"wrote {dest}")
+
+
+@videos_app.command("delete")
+def videos_delete(video_id: str) -> None:
+    from vitascope.errors import VitascopeError
+
+    try:
+        _vs().delete_video(owner=None, video_id=video_id)
+    except VitascopeError as e:
+        _fail(e.message)
+    console.print(f"deleted {video_id}")
+
+
+@app.command()
+def train(
+    run: Annotated[Path, typer.Option(help="Run directory: checkpoints and logs; resumed if present.")] = Path("runs/world-s"),
+    model: Annotated[str, typer.Option(help="Model size: world-tiny or world-s.")] = "world-s",
+    steps: Annotated[int, typer.Option(help="Total optimizer steps of the run.")] = 100_000,
+    batch: Annotated[int, typer.Option(help="Clips per step.")] = 12,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-4,
+    minutes: Annotated[Optional[float], typer.Option(help="Stop after this long (a part of a longer run).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed of the data stream and initialisation.")] = 0,
+    export: Annotated[Optional[Path], typer.Option(help="Write the EMA weights here (safetensors) at the end.")] = None,
+) -> None:
+    """Train the embedded world model with flow matching; resumable."""
+    from vitascope.models.world_net import WorldNet_configs
+    from vitascope.train.world import TrainConfig, export_weights
+    from vitascope.train.world import train as run_training
+
+    if model not in WorldNet_configs:
+        _fail(f"--model must be one of {', '.join(WorldNet_configs)}")
+    cfg = TrainConfig(model=model, steps=steps, batch=batch, lr=lr, device=device, seed=seed)
+    with Progress(TextColumn("[bold]training"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[loss]}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("train", total=steps, loss="")
+
+        def on_step(step: int, info: dict) -> None:
+            bar.update(task, completed=step, loss=f"loss {info['loss']:.4f}")
+
+        last = run_training(run, cfg, max_seconds=minutes * 60 if minutes else None, on_step=on_step)
+    console.print(f"stopped at step {last.get('step')}; checkpoint in {run / 'ckpt.pt'}")
+    if export:
+        console.print(f"exported {export_weights(run, export)}")
+
+
+def main() -> None:
+    app()

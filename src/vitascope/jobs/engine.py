@@ -1,0 +1,243 @@
+"""The durable job engine: jobs are rows of `videos`; workers claim them atomically and run them.
+
+A job is never lost: it is written before the API answers; a worker claims it with a conditional
+UPDATE (only one wins); while it runs, a heartbeat keeps `heartbeat_at` fresh; on start, and then
+periodically, jobs whose worker died (its process is gone, or its heartbeat went silent) go back
+to the queue. Deleting a video marks it; the running job sees the mark at its next progress report
+and stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from vitascope import media
+from vitascope.jobs import webhooks
+from vitascope.models.base import Cancelled, GenerationRequest, ModelError, Registry
+from vitascope.settings import Settings
+from vitascope.store.blobs import BlobStore
+from vitascope.store.db import Database, Video, now
+
+log = logging.getLogger(__name__)
+
+VARIANTS = {"video": ("video.mp4", "video/mp4"), "thumbnail": ("thumbnail.webp", "image/webp"), "spritesheet": ("spritesheet.jpg", "image/jpeg")}
+
+
+def blob_key(video_id: str, variant: str) -> str:
+    return f"videos/{video_id}/{VARIANTS[variant][0]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Engine:
+    def __init__(self, settings: Settings, db: Database, blobs: BlobStore, registry: Registry):
+        self.settings, self.db, self.blobs, self.registry = settings, db, blobs, registry
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._running: set[str] = set()
+        self._lock = threading.Lock()
+        self.deliverer = webhooks.Deliverer(
+            db, settings.webhook_url, settings.webhook_secret, max_attempts=settings.webhook_max_attempts, backoff_s=settings.webhook_backoff_s
+        )
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self.recover()
+        for i in range(self.settings.workers):
+            t = threading.Thread(target=self._work, name=f"vitascope-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._heartbeat, name="vitascope-heartbeat", daemon=True)
+        t.start()
+        self._threads.append(t)
+        self.deliverer.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.wake.set()
+        self.deliverer.stop()
+        for t in self._threads:
+            t.join(timeout=2)
+
+    def notify(self) -> None:
+        self.wake.set()
+
+    def recover(self) -> int:
+        """Re-queue jobs whose worker is gone: a dead process on this host, or a silent heartbeat."""
+        host = socket.gethostname()
+        requeue = []
+        with self.db.session() as s:
+            for v in s.scalars(select(Video).where(Video.status == "in_progress")):
+                w_host, _, rest = (v.worker or "").partition(":")
+                pid = int(rest.split(":")[0]) if rest.split(":")[0].isdigit() else -1
+                dead_here = w_host == host and v.worker != self.worker_id and not _pid_alive(pid)
+                silent = (v.heartbeat_at or 0) < time.time() - self.settings.stale_after_s
+                if dead_here or silent:
+                    requeue.append(v.id)
+        if requeue:
+            with self.db.session.begin() as s:
+                s.execute(
+                    update(Video).where(Video.id.in_(requeue), Video.status == "in_progress").values(status="queued", progress=0, worker=None)
+                )
+            log.warning("re-queued %d jobs left by dead workers", len(requeue))
+            self.notify()
+        return len(requeue)
+
+    # --- workers ------------------------------------------------------------------------------
+    def claim(self) -> str | None:
+        """Take the oldest queued job; a conditional UPDATE makes sure only one worker gets it."""
+        for _ in range(5):
+            with self.db.session() as s:
+                vid = s.scalar(select(Video.id).where(Video.status == "queued", Video.deleted == 0).order_by(Video.seq).limit(1))
+            if vid is None:
+                return None
+            with self.db.session.begin() as s:
+                res = s.execute(
+                    update(Video)
+                    .where(Video.id == vid, Video.status == "queued")
+                    .values(status="in_progress", worker=self.worker_id, heartbeat_at=time.time(), attempts=Video.attempts + 1, progress=0)
+                )
+            if res.rowcount == 1:
+                return vid
+        return None
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                vid = self.claim()
+            except Exception:
+                log.exception("claiming a job failed")
+                vid = None
+            if vid is None:
+                self.wake.wait(0.5)
+                self.wake.clear()
+                continue
+            with self._lock:
+                self._running.add(vid)
+            try:
+                self.run(vid)
+            finally:
+                with self._lock:
+                    self._running.discard(vid)
+
+    def _heartbeat(self) -> None:
+        last_recover = time.time()
+        while not self._stop.wait(self.settings.heartbeat_s):
+            with self._lock:
+                running = list(self._running)
+            try:
+                if running:
+                    with self.db.session.begin() as s:
+                        s.execute(update(Video).where(Video.id.in_(running), Video.worker == self.worker_id).values(heartbeat_at=time.time()))
+                if time.time() - last_recover > self.settings.stale_after_s / 2:
+                    self.recover()
+                    last_recover = time.time()
+            except Exception:
+                log.exception("heartbeat failed")
+
+    # --- one job ------------------------------------------------------------------------------
+    def run(self, vid: str) -> None:
+        with self.db.session() as s:
+            v = s.get(Video, vid)
+            params, model_name, prompt, kind = dict(v.params), v.model, v.prompt or "", v.kind
+        state = {"last": 0.0, "progress": 0}
+
+        def progress(f: float) -> None:
+            t = time.time()
+            pct = int(min(max(f, 0.0), 1.0) * 90)  # the last 10% are encoding and storing
+            if t - state["last"] < 0.25 and pct < 90:
+                return
+            state["last"] = t
+            with self.db.session.begin() as s:
+                row = s.get(Video, vid)
+                if row is None or row.deleted or row.worker != self.worker_id:
+                    raise Cancelled()
+                if pct > row.progress:
+                    row.progress = pct
+
+        try:
+            backend = self.registry.get(model_name)
+            req = self._request(params, prompt, kind)
+            result = backend.generate(req, progress)
+            progress(1.0)
+            self._store_outputs(vid, result, params)
+            self._finish(vid, status="completed")
+        except Cancelled:
+            log.info("job %s cancelled", vid)
+            self.blobs.delete_prefix(f"videos/{vid}")
+        except ModelError as e:
+            self._finish(vid, status="failed", error={"code": e.code, "message": e.message, "param": e.param})
+        except Exception as e:
+            log.exception("job %s failed", vid)
+            self._finish(vid, status="failed", error={"code": "generation_failed", "message": f"{type(e).__name__}: {e}"})
+
+    def _request(self, params: dict, prompt: str, kind: str) -> GenerationRequest:
+        req = GenerationRequest(
+            prompt=prompt,
+            seconds=float(params["gen_seconds"]),
+            width=int(params["width"]),
+            height=int(params["height"]),
+            seed=int(params["seed"]),
+            strength=float(params.get("strength", 0.6)),
+            mode=kind,
+            characters=list(params.get("characters", [])),
+        )
+        if params.get("image"):
+            req.image = media.load_image(self.blobs.get(params["image"]), max_pixels=self.settings.max_image_pixels)
+        if params.get("source"):
+            d = media.decode(self.blobs.local_path(params["source"]))
+            req.video, req.video_fps, req.audio, req.audio_rate = d.frames, d.fps, d.audio, d.sample_rate
+        return req
+
+    def _store_outputs(self, vid: str, result, params: dict) -> None:
+        w, h = int(params["width"]), int(params["height"])
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "video.mp4"
+            media.encode_mp4(
+                path,
+                result.frames,
+                result.fps,
+                result.audio,
+                result.sample_rate,
+                size=(w, h),
+                out_fps=self.settings.output_fps,
+                metadata={"comment": f"Generated by Vitascope ({vid})"},
+            )
+            self.blobs.put_file(blob_key(vid, "video"), path)
+        frames = result.frames
+        self.blobs.put(blob_key(vid, "thumbnail"), media.thumbnail(frames, (w, h)))
+        self.blobs.put(blob_key(vid, "spritesheet"), media.spritesheet(frames))
+
+    def _finish(self, vid: str, *, status: str, error: dict | None = None) -> None:
+        with self.db.session.begin() as s:
+            row = s.get(Video, vid)
+            if row is None or row.deleted or row.worker != self.worker_id:
+                self.blobs.delete_prefix(f"videos/{vid}")  # cancelled, or re-queued under us
+                return
+            row.status = status
+            row.error = error
+            row.completed_at = now()
+            if status == "completed":
+                row.progress = 100
+            if self.settings.webhook_url:
+                s.add(webhooks.event(vid, f"video.{status}"))
+        self.deliverer.wake.set()

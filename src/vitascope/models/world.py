@@ -1,0 +1,195 @@
+"""The embedded world model as a backend: WorldNet + flow sampling + the band-noise vocoder.
+
+Clips are made in windows of WINDOW frames at the model's native size (64 px on the short
+side, 12 fps). The first window is generated from the prompt (and a first frame, if given);
+each later window is conditioned on the last CONTEXT frames and their sound, which is also how
+a clip is extended: the same model, the same code path, seamless at any length.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vitascope import media
+from vitascope.models import flow, text
+from vitascope.models.base import Capabilities, GenerationRequest, GenerationResult, Progress
+from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig
+from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, vocode
+from vitascope.world.sound import analyze
+
+FPS = 12
+WINDOW = 48  # frames per generated window (4 s)
+CONTEXT = 12  # frames carried into the next window (1 s)
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+CAPABILITIES = Capabilities(
+    text_to_video=True,
+    image_to_video=True,
+    remix=True,
+    extension=True,
+    audio=True,
+    characters=False,
+    max_side=1920,
+    seconds=(4, 8, 12),
+    max_seconds=120,
+)
+
+
+def native_size(width: int, height: int, short: int = 64) -> tuple[int, int]:
+    """(height, width) the model draws for a requested frame: portrait, landscape or square."""
+    r = width / height
+    if r > 1.2:
+        return short, short * 7 // 4
+    if r < 1 / 1.2:
+        return short * 7 // 4, short
+    return short, short
+
+
+class WorldModel:
+    """A loaded WorldNet ready to sample; `name` is how the registry knows it."""
+
+    def __init__(self, name: str, net: WorldNet, *, steps: int = 24, guidance: float = 2.0, short_side: int = 64, description: str = ""):
+        self.name = name
+        self.net = net.eval()
+        self.steps = steps
+        self.guidance = guidance
+        self.short_side = short_side
+        self.description = description
+        self.capabilities = CAPABILITIES
+        self._null: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    # --- construction ---------------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, name: str, path: Path, **kw) -> "WorldModel":
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        cfg = WorldNetConfig.from_dict(json.loads(meta["config"]))
+        net = WorldNet(cfg)
+        state = {k: v.float() for k, v in load_file(str(path)).items()}
+        net.load_state_dict(state)
+        return cls(name, net, **kw)
+
+    @classmethod
+    def random(cls, name: str, config: str = "world-tiny", seed: int = 0, **kw) -> "WorldModel":
+        """The real model class with freshly initialised weights (tests; before weights exist)."""
+        torch.manual_seed(seed)
+        return cls(name, WorldNet(WorldNet_configs[config]), **kw)
+
+    def available(self) -> tuple[bool, str]:
+        return True, "loaded"
+
+    # --- sampling -------------------------------------------------------------------------------
+    def _velocity(self, tokens, mask, ctx_v, ctx_a, ctx_m):
+        """Classifier-free guided velocity: the prompt's and the empty prompt's, run as one batch."""
+        if self._null is None:
+            self._null = text.encode([""])
+        nt, nm = self._null
+        L = max(tokens.shape[1], nt.shape[1])
+        pad = lambda x, m: (torch.nn.functional.pad(x, (0, 0, 0, L - x.shape[1])), torch.nn.functional.pad(m, (0, L - m.shape[1])))  # noqa: E731
+        tokens, mask = pad(tokens, mask)
+        nt, nm = pad(nt, nm)
+        g = self.guidance
+
+        def v(video, audio, t):
+            if g == 1.0:
+                return self.net(video, audio, t, tokens, mask, ctx_v, ctx_a, ctx_m)
+            both = lambda x: torch.cat([x, x])  # noqa: E731
+            dv, da = self.net(both(video), both(audio), both(t), torch.cat([tokens, nt]), torch.cat([mask, nm]), both(ctx_v), both(ctx_a), both(ctx_m))
+            return dv[:1] + g * (dv[:1] - dv[1:]), da[:1] + g * (da[:1] - da[1:])
+
+        return v
+
+    @torch.no_grad()
+    def generate(self, req: GenerationRequest, progress: Progress) -> GenerationResult:
+        H, W = native_size(req.width, req.height, self.short_side)
+        total = max(int(round(req.seconds * FPS)), 1)
+        gen = torch.Generator().manual_seed(req.seed)
+        tokens, mask = text.encode([req.prompt])
+        E = ENV_RATE // FPS
+        frames = np.zeros((0, H, W, 3), np.uint8)
+        env = np.zeros((0, N_BANDS), np.float32)
+        source_frames = source_env = None
+        if req.video is not None:
+            source_frames = _retime(media.fit(req.video, H, W), req.video_fps or FPS, FPS)
+            src_audio = req.audio if req.audio is not None else np.zeros(int(len(req.video) / (req.video_fps or FPS) * SAMPLE_RATE), np.float32)
+            source_env = _fit_len(analyze(src_audio, req.audio_rate or SAMPLE_RATE), len(source_frames) * E)
+        if req.mode == "extend":
+            frames, env = source_frames, source_env
+            total = len(frames) + total
+        elif req.mode in ("remix", "edit"):
+            total = len(source_frames)
+        windows = _plan(len(frames), total)
+        for w_i, (start, n_new) in enumerate(windows):
+            ctx_n = min(CONTEXT, len(frames)) if len(frames) else 0
+            ctx_v = torch.zeros(1, 3, WINDOW, H, W)
+            ctx_a = torch.zeros(1, N_BANDS, WINDOW * E)
+            ctx_m = torch.zeros(1, 1, WINDOW)
+            if ctx_n:
+                ctx_v[0, :, :ctx_n] = _to_video(frames[-ctx_n:])
+                ctx_a[0, :, : ctx_n * E] = torch.from_numpy(amp_to_feature(env[-ctx_n * E :])).T
+                ctx_m[0, 0, :ctx_n] = 1
+            elif req.image is not None:
+                ctx_v[0, :, :1] = _to_video(media.fit(req.image, H, W)[None])
+                ctx_m[0, 0, 0] = 1
+            noise_v = torch.randn(1, 3, WINDOW, H, W, generator=gen)
+            noise_a = torch.randn(1, N_BANDS, WINDOW * E, generator=gen)
+            t_start = 0.0
+            if req.mode in ("remix", "edit"):
+                # re-noise the source to 1 - strength, then follow the new prompt from there
+                src = np.zeros((WINDOW, H, W, 3), np.uint8)
+                seg = source_frames[start - ctx_n : start - ctx_n + WINDOW]
+                src[: len(seg)] = seg
+                src_env = np.full((WINDOW * E, N_BANDS), 1e-3, np.float32)
+                seg_env = source_env[(start - ctx_n) * E : (start - ctx_n + WINDOW) * E]
+                src_env[: len(seg_env)] = seg_env
+                t_start = float(np.clip(1.0 - req.strength, 0.0, 0.98))
+                noise_v = flow.interpolate(_to_video(src)[None], noise_v, torch.tensor([t_start]))
+                noise_a = flow.interpolate(torch.from_numpy(amp_to_feature(src_env)).T[None], noise_a, torch.tensor([t_start]))
+            velocity = self._velocity(tokens, mask, ctx_v, ctx_a, ctx_m)
+            done = w_i / len(windows)
+
+            def step_progress(f, done=done):
+                progress(done + f / len(windows))
+
+            out = flow.integrate(velocity, noise_v, noise_a, flow.time_grid(self.steps, start=t_start), step_progress)
+            new_v = ((out.video[0, :, ctx_n : ctx_n + n_new].clamp(-1, 1) + 1) * 127.5).round().byte()  # (3, n, H, W)
+            frames = np.concatenate([frames, new_v.permute(1, 2, 3, 0).numpy()])
+            new_a = feature_to_amp(out.audio[0, :, ctx_n * E : (ctx_n + n_new) * E].T.numpy())
+            env = np.concatenate([env, new_a.astype(np.float32)])
+        frames, env = frames[:total], env[: total * E]
+        wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
+        return GenerationResult(frames=frames, fps=FPS, audio=wave, sample_rate=SAMPLE_RATE, info={"native_size": [W, H], "windows": len(windows)})
+
+
+def _plan(have: int, total: int) -> list[tuple[int, int]]:
+    """(start frame, new frames) of each window that takes a clip from `have` frames to `total`."""
+    out, pos = [], have
+    while pos < total:
+        ctx = min(CONTEXT, pos)
+        n = min(WINDOW - ctx, total - pos)
+        out.append((pos, n))
+        pos += n
+    return out
+
+
+def _to_video(frames: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float() / 127.5 - 1  # (3, T, H, W)
+
+
+def _retime(frames: np.ndarray, fps: float, to_fps: float) -> np.ndarray:
+    n = max(1, int(round(len(frames) / fps * to_fps)))
+    idx = np.minimum((np.arange(n) * fps / to_fps).round().astype(int), len(frames) - 1)
+    return frames[idx]
+
+
+def _fit_len(env: np.ndarray, n: int) -> np.ndarray:
+    out = np.full((n, env.shape[1]), 1e-3, np.float32)
+    out[: min(n, len(env))] = env[:n]
+    return out

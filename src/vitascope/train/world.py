@@ -1,0 +1,210 @@
+"""Training the embedded world model with flow matching on clips the simulator makes on the fly.
+
+Resumable: every `save_every` steps the run directory gets ckpt.pt (weights, EMA weights,
+optimizer, step, data position) and a line per `log_every` steps in log.jsonl. Starting again
+with the same run directory picks up where the last checkpoint left off.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vitascope.models import flow, text
+from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig
+from vitascope.world import ENV_RATE, amp_to_feature, simulate
+
+# (height, width) at which the model is trained, with their shares of batches
+ASPECTS = ((64, 112), (112, 64), (64, 64))
+ASPECT_P = (0.5, 0.3, 0.2)
+
+
+@dataclass
+class TrainConfig:
+    model: str = "world-s"
+    steps: int = 100_000
+    batch: int = 8
+    lr: float = 3e-4
+    warmup: int = 200
+    ema: float = 0.999
+    seconds: float = 4.0
+    fps: float = 12.0
+    scale: int = 1  # divides the native frame size (tiny runs)
+    seed: int = 0
+    save_every: int = 100
+    log_every: int = 10
+    threads: int = 0  # 0: torch's default
+    device: str = "auto"
+    caption_dropout: float = 0.1
+    object_weight: float = 8.0  # extra loss weight on object pixels (and their rim)
+
+
+@dataclass
+class Batch:
+    video: torch.Tensor  # (B, 3, T, H, W)
+    audio: torch.Tensor  # (B, A, T*E)
+    weight_v: torch.Tensor  # (B, 1, T, H, W)
+    weight_a: torch.Tensor  # (B, 1, T*E)
+    ctx_mask: torch.Tensor  # (B, 1, T)
+    tokens: torch.Tensor
+    token_mask: torch.Tensor
+
+
+def make_batch(cfg: TrainConfig, net_cfg: WorldNetConfig, step: int) -> Batch:
+    """Clips for one step, all of one frame size; seeds follow from (run seed, step)."""
+    rng = np.random.default_rng([cfg.seed, step])
+    h, w = ASPECTS[rng.choice(len(ASPECTS), p=ASPECT_P)]
+    h, w = h // cfg.scale, w // cfg.scale
+    frames, masks, envs, caps, ctx = [], [], [], [], []
+    T = int(round(cfg.seconds * cfg.fps))
+    for i in range(cfg.batch):
+        seed = int(rng.integers(2**62))
+        start = 0.0 if rng.random() < 0.5 else float(rng.uniform(0, 16))
+        s = simulate(seed, height=h, width=w, seconds=cfg.seconds, fps=cfg.fps, start=start)
+        frames.append(s.frames)
+        masks.append(s.masks)
+        envs.append(s.audio_env)
+        caps.append("" if rng.random() < cfg.caption_dropout else s.caption)
+        m = np.zeros(T, np.float32)
+        r = rng.random()
+        if r < 0.2:  # image-to-video: the first frame is given
+            m[0] = 1
+        elif r < 0.5:  # extension: the first second or more is given, sound included
+            m[: int(rng.choice([4, 8, 12, 24]))] = 1
+        ctx.append(m)
+    video = torch.from_numpy(np.stack(frames)).permute(0, 4, 1, 2, 3).float() / 127.5 - 1  # (B, 3, T, H, W)
+    env = np.stack(envs)  # (B, T*E, A)
+    audio = torch.from_numpy(amp_to_feature(env)).permute(0, 2, 1).contiguous()  # (B, A, T*E)
+    obj = torch.from_numpy(np.stack(masks)).float()[:, None]  # (B, 1, T, H, W)
+    obj = F.max_pool3d(obj, (1, 3, 3), stride=1, padding=(0, 1, 1))  # the rim of an object matters too
+    ctx_mask = torch.from_numpy(np.stack(ctx))[:, None]  # (B, 1, T)
+    free_v = (1 - ctx_mask)[:, :, :, None, None]
+    weight_v = (1 + cfg.object_weight * obj) * free_v
+    e = net_cfg.env_per_frame
+    free_a = (1 - ctx_mask).repeat_interleave(e, dim=2)
+    loud = (audio > -0.8).float().amax(dim=1, keepdim=True)  # steps with any sound
+    weight_a = (1 + 4 * loud) * free_a
+    tokens, token_mask = text.encode(caps)
+    return Batch(video, audio, weight_v, weight_a, ctx_mask, tokens, token_mask)
+
+
+def loss_fn(net: WorldNet, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
+    B = b.video.shape[0]
+    t = flow.sample_t(B, gen).to(b.video.device)
+    nv = torch.randn(b.video.shape, generator=gen).to(b.video.device)
+    na = torch.randn(b.audio.shape, generator=gen).to(b.video.device)
+    xv, xa = flow.interpolate(b.video, nv, t), flow.interpolate(b.audio, na, t)
+    pv, pa = net(xv, xa, t, b.tokens, b.token_mask, b.video, b.audio, b.ctx_mask)
+    lv = (b.weight_v * (pv.float() - (b.video - nv)) ** 2).mean() / b.weight_v.mean().clamp(min=1e-6)
+    la = (b.weight_a * (pa.float() - (b.audio - na)) ** 2).mean() / b.weight_a.mean().clamp(min=1e-6)
+    return lv + la, {"loss_video": lv.item(), "loss_audio": la.item()}
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _to(b: Batch, device: torch.device) -> Batch:
+    return Batch(*(x.to(device, non_blocking=True) for x in asdict_shallow(b)))
+
+
+def asdict_shallow(b: Batch):
+    return (b.video, b.audio, b.weight_v, b.weight_a, b.ctx_mask, b.tokens, b.token_mask)
+
+
+def train(
+    run_dir: str | Path,
+    cfg: TrainConfig,
+    *,
+    max_seconds: float | None = None,
+    on_step: Callable[[int, dict], None] | None = None,
+) -> dict:
+    """Train until cfg.steps or max_seconds; resume from run_dir/ckpt.pt if present."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = _device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    net_cfg = WorldNet_configs[cfg.model]
+    net = WorldNet(net_cfg).to(device)
+    ema = WorldNet(net_cfg).to(device)
+    ema.load_state_dict(net.state_dict())
+    ema.requires_grad_(False)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
+    step = 0
+    ckpt_path = run_dir / "ckpt.pt"
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        net.load_state_dict(ck["model"])
+        ema.load_state_dict(ck["ema"])
+        opt.load_state_dict(ck["opt"])
+        step = ck["step"]
+    (run_dir / "config.json").write_text(json.dumps({"train": asdict(cfg), "model": net_cfg.to_dict()}, indent=2))
+    gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    amp = device.type == "cuda"
+    t_start, last = time.time(), {}
+    log = open(run_dir / "log.jsonl", "a")
+    while step < cfg.steps:
+        if max_seconds is not None and time.time() - t_start > max_seconds:
+            break
+        t0 = time.time()
+        b = _to(make_batch(cfg, net_cfg, step), device)
+        t_data = time.time() - t0
+        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss, parts = loss_fn(net, b, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0))
+        opt.step()
+        decay = min(cfg.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, p in zip(ema.parameters(), net.parameters()):
+                pe.lerp_(p, 1 - decay)
+        step += 1
+        last = {"step": step, "loss": float(loss), **parts, "grad_norm": gnorm, "lr": lr, "sec": time.time() - t0, "data_sec": t_data}
+        if not math.isfinite(last["loss"]):
+            raise FloatingPointError(f"loss is {last['loss']} at step {step}")
+        if step % cfg.log_every == 0:
+            log.write(json.dumps({**last, "time": time.time()}) + "\n")
+            log.flush()
+        if on_step:
+            on_step(step, last)
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            save_checkpoint(ckpt_path, net, ema, opt, step)
+    save_checkpoint(ckpt_path, net, ema, opt, step)
+    log.close()
+    return last | {"step": step}
+
+
+def save_checkpoint(path: Path, net, ema, opt, step: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step, "config": net.cfg.to_dict()}, tmp)
+    os.replace(tmp, path)  # a crash mid-write never leaves a broken checkpoint
+
+
+def export_weights(run_dir: str | Path, out: str | Path, *, dtype: torch.dtype = torch.float16) -> Path:
+    """The EMA weights of a run as safetensors, with the model config and step in the metadata."""
+    from safetensors.torch import save_file
+
+    ck = torch.load(Path(run_dir) / "ckpt.pt", map_location="cpu", weights_only=False)
+    tensors = {k: v.to(dtype).contiguous() for k, v in ck["ema"].items()}
+    meta = {"config": json.dumps(ck["config"]), "step": str(ck["step"])}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out), metadata=meta)
+    return out
