@@ -169,8 +169,8 @@ class Vitascope:
             raise NotFound(f"No video found with id '{video_id}'.", param=param)
         return v
 
-    def _insert(self, *, owner: str, kind: str, model: str, model_requested: str, prompt: str, seconds: int, size: str, params: dict, remixed_from: str | None = None) -> Video:
-        vid = "video_" + secrets.token_hex(16)
+    def _insert(self, *, vid: str | None = None, owner: str, kind: str, model: str, model_requested: str, prompt: str, seconds: int, size: str, params: dict, remixed_from: str | None = None) -> Video:
+        vid = vid or "video_" + secrets.token_hex(16)
         params = {**params, "model_requested": model_requested}
         v = Video(
             id=vid,
@@ -215,24 +215,18 @@ class Vitascope:
             self.get_character(owner=owner, character_id=c, param="characters")
         self._check_caps(entry, name=name, mode="create", w=w, h=h, seconds=secs, has_image=image is not None, characters=chars)
         params = {"seed": _seed(seed), "width": w, "height": h, "gen_seconds": secs, "characters": chars}
-        vid_image = None
+        vid = "video_" + secrets.token_hex(16)
         if image is not None:
             self._check_upload(image, param="input_reference", kinds=("image/",))
-            arr = media.load_image(image.data, max_pixels=self.settings.max_image_pixels)
+            try:
+                arr = media.load_image(image.data, max_pixels=self.settings.max_image_pixels)
+            except media.MediaError as e:
+                raise InvalidRequest(f"input_reference: {e}.", param="input_reference", code="invalid_image") from None
             buf = io.BytesIO()
             Image.fromarray(arr).save(buf, "PNG")
-            vid_image = buf.getvalue()
-        v = self._insert(owner=owner, kind="create", model=entry.name, model_requested=model or name, prompt=prompt, seconds=secs, size=f"{w}x{h}", params=params | ({"image": "pending"} if vid_image else {}))
-        if vid_image:
-            key = f"uploads/{v.id}/input.png"
-            self.blobs.put(key, vid_image)
-            self._set_param(v.id, "image", key)
-        return v
-
-    def _set_param(self, vid: str, k: str, value) -> None:
-        with self.db.session.begin() as s:
-            row = s.get(Video, vid)
-            row.params = {**row.params, k: value}
+            params["image"] = f"uploads/{vid}/input.png"
+            self.blobs.put(params["image"], buf.getvalue())  # stored before the job exists, so it is there when a worker starts
+        return self._insert(vid=vid, owner=owner, kind="create", model=entry.name, model_requested=model or name, prompt=prompt, seconds=secs, size=f"{w}x{h}", params=params)
 
     def _source(self, owner: str, video, param: str) -> tuple[str, float, str | None, str | None]:
         """A source clip: a completed video of the owner ({id}) or an uploaded file. -> (blob key, seconds, size, id)."""

@@ -133,6 +133,9 @@ def _body_doc(model: type[BaseModel], files: dict[str, str]) -> dict:
 async def read_body(request: Request, model: type[BaseModel], max_bytes: int) -> tuple[dict, dict[str, Upload]]:
     """Fields and uploads of a JSON or multipart body, validated by `model` (files aside)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > max_bytes:
+        raise PayloadTooLarge(f"The request body is {length} bytes; at most {max_bytes} are accepted.")
     files: dict[str, Upload] = {}
     if ctype == "application/json":
         raw = await request.body()
@@ -189,7 +192,7 @@ def _validation_error(e) -> InvalidRequest:
     errs = e.errors() if hasattr(e, "errors") else []
     if errs:
         first = errs[0]
-        loc = [str(x) for x in first.get("loc", ()) if x not in ("body",)]
+        loc = [str(x) for x in first.get("loc", ()) if x not in ("body", "query", "path", "header")]
         param = ".".join(loc) or None
         return InvalidRequest(f"Invalid value for '{param}': {first.get('msg')}." if param else f"Invalid request body: {first.get('msg')}.", param=param)
     return InvalidRequest(f"Invalid request body: {e}")

@@ -1,0 +1,3 @@
+from vitascope.cli.main import main
+
+main()
