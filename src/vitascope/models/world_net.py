@@ -230,8 +230,6 @@ class WorldNet(nn.Module):
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
         B, C, T, H, W = x.shape
         pt, ph, pw = self.cfg.patch
-        if T % (pt * 4) or H % (ph * 4) or W % (pw * 4):
-            raise ValueError(f"video must have T % {pt * 4} == 0, H % {ph * 4} == 0, W % {pw * 4} == 0. Got {tuple(x.shape)}.")
         x = x.view(B, C, T // pt, pt, H // ph, ph, W // pw, pw)
         x = x.permute(0, 1, 3, 5, 7, 2, 4, 6)  # (B, C, pt, ph, pw, T', H', W')
         return x.reshape(B, C * pt * ph * pw, T // pt, H // ph, W // pw)
@@ -258,6 +256,11 @@ class WorldNet(nn.Module):
         B, _, T, H, W = video.shape
         if t.shape != (B,):
             raise ValueError(f"t must have shape [batch_size]. Got {tuple(t.shape)}.")
+        if ctx_video.shape != video.shape:
+            raise ValueError(f"ctx_video must have the shape of video {tuple(video.shape)}. Got {tuple(ctx_video.shape)}.")
+        pt, ph, pw = self.cfg.patch
+        if T % (pt * 4) or H % (ph * 4) or W % (pw * 4):
+            raise ValueError(f"video must have T % {pt * 4} == 0, H % {ph * 4} == 0, W % {pw * 4} == 0. Got {tuple(video.shape)}.")
         m_v = ctx_mask[:, :, :, None, None].expand(B, 1, T, H, W)
         v = self.v_in(self.patchify(torch.cat([video, ctx_video * m_v, m_v], dim=1)))  # (B, c0, T', H', W')
         m_a = ctx_mask.repeat_interleave(self.cfg.env_per_frame, dim=2)  # (B, 1, T*E)

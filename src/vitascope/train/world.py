@@ -152,7 +152,6 @@ def train(
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
     (run_dir / "config.json").write_text(json.dumps({"train": asdict(cfg), "model": net_cfg.to_dict()}, indent=2))
-    gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
     amp = device.type == "cuda"
     t_start, last = time.time(), {}
     log = open(run_dir / "log.jsonl", "a")
@@ -165,6 +164,7 @@ def train(
         lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # noise per step: a resumed run is the same run
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss, parts = loss_fn(net, b, gen)
         opt.zero_grad(set_to_none=True)
@@ -176,7 +176,7 @@ def train(
             for pe, p in zip(ema.parameters(), net.parameters()):
                 pe.lerp_(p, 1 - decay)
         step += 1
-        last = {"step": step, "loss": float(loss), **parts, "grad_norm": gnorm, "lr": lr, "sec": time.time() - t0, "data_sec": t_data}
+        last = {"step": step, "loss": loss.item(), **parts, "grad_norm": gnorm, "lr": lr, "sec": time.time() - t0, "data_sec": t_data}
         if not math.isfinite(last["loss"]):
             raise FloatingPointError(f"loss is {last['loss']} at step {step}")
         if step % cfg.log_every == 0:

@@ -1,0 +1,139 @@
+"""WorldNet at tiny size: shapes, a fixed-seed golden slice, save and load, training resume, sampling."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vitascope.models import flow
+from vitascope.models.base import GenerationRequest
+from vitascope.models.world import WorldModel, _plan
+from vitascope.models.world_net import WorldNet, WorldNet_configs
+from vitascope.train.world import TrainConfig, export_weights, train
+
+
+def _inputs(B=2, T=16, H=32, W=48, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    cfg = WorldNet_configs["world-tiny"]
+    return dict(
+        video=torch.randn(B, 3, T, H, W, generator=g),
+        audio=torch.randn(B, cfg.audio_bands, T * cfg.env_per_frame, generator=g),
+        t=torch.rand(B, generator=g),
+        text_tokens=torch.randn(B, 5, cfg.text_dim, generator=g),
+        text_mask=torch.ones(B, 5, dtype=torch.bool),
+        ctx_video=torch.zeros(B, 3, T, H, W),
+        ctx_audio=torch.zeros(B, cfg.audio_bands, T * cfg.env_per_frame),
+        ctx_mask=torch.zeros(B, 1, T),
+    )
+
+
+def _perturbed_net(seed=0):
+    torch.manual_seed(seed)
+    net = WorldNet(WorldNet_configs["world-tiny"])
+    with torch.no_grad():  # zero-initialised outputs would make every output 0: wake them up
+        for p in net.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    return net.eval()
+
+
+def test_shapes_any_aspect():
+    net = _perturbed_net()
+    for H, W in ((32, 48), (48, 32), (32, 32)):
+        x = _inputs(H=H, W=W)
+        v, a = net(**x)
+        assert v.shape == x["video"].shape and a.shape == x["audio"].shape
+
+
+def test_bad_shapes_say_what_was_received():
+    net = _perturbed_net()
+    x = _inputs()
+    x["video"] = x["video"][:, :, :, :30]
+    with pytest.raises(ValueError, match="Got"):
+        net(**x)
+    x = _inputs()
+    x["t"] = x["t"][:1]
+    with pytest.raises(ValueError, match="t must have shape"):
+        net(**x)
+
+
+def test_golden_slice():
+    net = _perturbed_net(0)
+    with torch.no_grad():
+        v, a = net(**_inputs(seed=1))
+    got = [round(float(x), 4) for x in v[0, 0, 0, 0, :4]] + [round(float(x), 4) for x in a[0, 0, :2]]
+    golden = json.loads((__import__("pathlib").Path(__file__).parent / "golden_worldnet.json").read_text())
+    assert np.allclose(got, golden, atol=2e-3), got
+
+
+def test_context_frames_change_the_output():
+    net = _perturbed_net()
+    x = _inputs()
+    v0, _ = net(**x)
+    x["ctx_mask"][:, :, :4] = 1
+    x["ctx_video"] = torch.ones_like(x["ctx_video"])
+    v1, _ = net(**x)
+    assert not torch.allclose(v0, v1)
+
+
+def test_flow_integrates_a_known_velocity_exactly():
+    # a constant velocity field data - noise carries noise to data exactly, on any grid
+    data, noise = torch.randn(1, 3, 4, 4, 4), torch.randn(1, 3, 4, 4, 4)
+    a_data, a_noise = torch.randn(1, 2, 8), torch.randn(1, 2, 8)
+    out = flow.integrate(lambda v, a, t: (data - noise, a_data - a_noise), noise, a_noise, flow.time_grid(7))
+    assert torch.allclose(out.video, data, atol=1e-5) and torch.allclose(out.audio, a_data, atol=1e-5)
+    g = flow.time_grid(10, shift=3.0)
+    assert g[0] == 0 and abs(float(g[-1]) - 1) < 1e-6 and (g[1:] > g[:-1]).all()
+    assert abs(float(g[1]) - 0.1 / (0.1 + 3.0 * 0.9)) < 1e-6 and float(g[1]) < 0.1  # shifted towards the noise
+
+
+def test_windows_plan_covers_the_clip():
+    assert _plan(0, 48) == [(0, 48)]
+    assert _plan(0, 96) == [(0, 48), (48, 36), (84, 12)]
+    assert _plan(48, 96) == [(48, 36), (84, 12)]
+    assert sum(n for _, n in _plan(0, 240)) == 240
+
+
+def _tiny_cfg(**kw):
+    return TrainConfig(model="world-tiny", batch=2, seconds=4 / 3, scale=1, save_every=2, log_every=1, warmup=1, **kw)
+
+
+def test_training_resumes_from_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    first = train(run, _tiny_cfg(steps=2))
+    assert first["step"] == 2 and (run / "ckpt.pt").exists()
+    second = train(run, _tiny_cfg(steps=4))
+    assert second["step"] == 4
+    steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+    # the same run in one go ends at the same weights: resume restores everything that matters
+    whole = tmp_path / "whole"
+    train(whole, _tiny_cfg(steps=4))
+    a = torch.load(run / "ckpt.pt", weights_only=False)["model"]
+    b = torch.load(whole / "ckpt.pt", weights_only=False)["model"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_export_and_load_generate(tmp_path):
+    run = tmp_path / "run"
+    train(run, _tiny_cfg(steps=1))
+    path = export_weights(run, tmp_path / "w.safetensors")
+    m = WorldModel.from_file("t", path, steps=2, guidance=1.0)
+    req = GenerationRequest(prompt="two red balls bouncing", seconds=1, width=640, height=360, seed=3)
+    r1 = m.generate(req, lambda f: None)
+    r2 = m.generate(req, lambda f: None)
+    assert r1.frames.shape == (12, 64, 112, 3) and r1.frames.dtype == np.uint8
+    assert np.array_equal(r1.frames, r2.frames) and np.array_equal(r1.audio, r2.audio)  # a seed reproduces bit for bit
+    assert len(r1.audio) == 16000
+
+
+def test_image_to_video_and_extension_keep_the_given_frames():
+    m = WorldModel.random("t", "world-tiny", steps=2, guidance=1.0)
+    img = np.zeros((50, 90, 3), np.uint8)  # the wrong size: fitted
+    img[:] = (220, 40, 40)
+    r = m.generate(GenerationRequest(prompt="a red box", seconds=1, width=1280, height=720, seed=1, image=img), lambda f: None)
+    assert r.frames.shape[0] == 12
+    x = m.generate(GenerationRequest(prompt="more", seconds=2, width=1280, height=720, seed=2, mode="extend", video=r.frames, video_fps=12, audio=r.audio, audio_rate=16000), lambda f: None)
+    assert x.frames.shape[0] == 36 and np.array_equal(x.frames[:12], r.frames)

@@ -1,0 +1,150 @@
+"""The simulator keeps the numbers of shared/world-spec.md."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from vitascope.world import ENV_RATE, SAMPLE_RATE, Scene, WorldObject, caption, render, sample_scene, simulate, vocode
+from vitascope.world.captions import COLOUR_WORDS, SHAPE_WORDS
+from vitascope.world.scene import COLOURS, GROUNDS, HORIZON, SKIES, contacts, object_state
+from vitascope.world.sound import analyze, envelopes
+
+FPS = 12
+
+
+def _scene(**kw) -> Scene:
+    obj = WorldObject(colour="red", shape="ball", size="small", motion="still", x0=0.8, base=0.85)
+    objs = kw.pop("objects", (obj,))
+    return Scene(objects=tuple(objs), aspect=16 / 9, detail_seed=3, **kw)
+
+
+def test_deterministic_per_seed():
+    a, b = simulate(11), simulate(11)
+    assert np.array_equal(a.frames, b.frames) and np.array_equal(a.audio_env, b.audio_env) and a.caption == b.caption
+    assert not np.array_equal(a.frames, simulate(12).frames)
+
+
+@pytest.mark.parametrize("sky", list(SKIES))
+@pytest.mark.parametrize("ground", list(GROUNDS))
+def test_sky_ground_palette_and_horizon(sky, ground):
+    clip = render(_scene(sky=sky, ground=ground, objects=()), 90, 160, FPS, 1)
+    f = clip.frames[0].astype(int)
+    h = int(round(HORIZON * 90))
+    top, bottom = f[:h].reshape(-1, 3), f[h:].reshape(-1, 3)
+    # the fill dominates: the most common colour of each region is the palette colour
+    assert tuple(np.unique(top, axis=0, return_counts=True)[0][np.argmax(np.unique(top, axis=0, return_counts=True)[1])]) == SKIES[sky]
+    vals, counts = np.unique(bottom, axis=0, return_counts=True)
+    assert tuple(vals[np.argmax(counts)]) == GROUNDS[ground]
+
+
+@pytest.mark.parametrize("size,frac", [("small", 0.10), ("big", 0.20)])
+@pytest.mark.parametrize("aspect", [(64, 112), (112, 64), (64, 64)])
+def test_object_size_relative_to_frame_height(size, frac, aspect):
+    H, W = aspect
+    o = WorldObject(colour="blue", shape="box", size=size, motion="still", x0=0.3, base=0.9)
+    clip = render(_scene(objects=(o,)), H * 2, W * 2, FPS, 1)
+    rows = np.where(clip.masks[0].any(1))[0]
+    assert abs((rows.max() - rows.min() + 1) / (H * 2) - frac) < 0.02
+
+
+def _track(motion, **kw):
+    o = WorldObject(colour="red", shape="box", size="small", motion=motion, x0=kw.pop("x0", 0.9), base=0.9, speed=0.1, period=1.0, spin=0.3, top=0.15, **kw)
+    return [object_state(o, t, 16 / 9) for t in np.arange(0, 4, 1 / FPS)], o
+
+
+def test_motions_meet_the_spec():
+    aspect = 16 / 9
+    states, o = _track("bouncing")
+    assert len([c for c in contacts(o, 4.0)]) >= 2
+    assert max(s.y for s in states) - min(s.y for s in states) > 0.1
+    states, _ = _track("slide_right", x0=0.2)
+    assert states[-1].x - states[0].x >= aspect / 3
+    states, _ = _track("slide_left", x0=1.5)
+    assert states[0].x - states[-1].x >= aspect / 3
+    states, _ = _track("rising")
+    assert states[0].y - states[-1].y >= 1 / 3
+    states, _ = _track("spinning")
+    assert abs(states[-1].angle - states[0].angle) >= math.pi
+    states, _ = _track("growing")
+    assert (states[-1].scale / states[0].scale) ** 2 >= 2
+    states, _ = _track("shrinking")
+    assert (states[0].scale / states[-1].scale) ** 2 >= 2
+    states, o = _track("falling")
+    assert states[0].y < 1 / 3  # starts in the upper third
+    assert abs(states[-1].y - (o.base - o.extent / 2)) < 1e-6  # rests on the ground
+    assert len(contacts(o, 4.0)) >= 2  # lands, then damped bounces
+
+
+def test_camera_pan_moves_detail_the_other_way():
+    still = render(_scene(camera="static", objects=()), 64, 112, FPS, 48)
+    pan = render(_scene(camera="pan_left", objects=()), 64, 112, FPS, 48)
+    assert np.array_equal(still.frames[0], still.frames[-1])
+    # cross-correlate a sky row's detail between the first and last frame: shift >= a quarter of the width
+    shift = _best_shift(pan.frames[0, :38].astype(float), pan.frames[-1, :38].astype(float))
+    assert shift >= 112 / 4  # panning left: the world drifts right
+
+
+def _best_shift(a, b):
+    best, arg = -1e18, 0
+    for s in range(0, a.shape[1] // 2 + 1):
+        score = -np.abs(a[:, : a.shape[1] - s] - b[:, s:]).mean()
+        if score > best:
+            best, arg = score, s
+    return arg
+
+
+def test_sound_onsets_within_a_frame_of_contacts():
+    o = WorldObject(colour="red", shape="ball", size="big", motion="bouncing", x0=0.8, base=0.9, period=1.0, phase=0.3)
+    scene = _scene(objects=(o,))
+    env = envelopes(scene, 0.0, 4 * ENV_RATE)
+    wave = vocode(env, 4 * SAMPLE_RATE)
+    energy = analyze(wave).sum(1)
+    onsets = [k for k in range(1, len(energy)) if energy[k] > 4 * energy[k - 1] and energy[k] > 0.05]
+    for tc, _ in contacts(o, 4.0):
+        assert any(abs(k / ENV_RATE - tc) <= 1 / FPS for k in onsets), (tc, onsets)
+
+
+def test_big_objects_sound_louder_and_lower():
+    def spectrum(size):
+        o = WorldObject(colour="red", shape="ball", size=size, motion="bouncing", x0=0.8, base=0.9, period=1.0, phase=0.0)
+        return envelopes(_scene(objects=(o,)), 0.0, 4 * ENV_RATE).max(0)
+
+    small, big = spectrum("small"), spectrum("big")
+    assert big.max() > small.max()
+    assert np.argmax(big) < np.argmax(small)
+
+
+def test_rain_is_steady_noise_and_silence_is_quiet():
+    rain = envelopes(_scene(weather="rain", objects=()), 0.0, 4 * ENV_RATE)
+    quiet = envelopes(_scene(objects=()), 0.0, 4 * ENV_RATE)
+    assert rain.mean() > 20 * quiet.mean() and (rain.min(0) > 0.01).all()
+    assert np.sqrt(np.mean(vocode(quiet, SAMPLE_RATE) ** 2)) < 0.005  # near silence: -46 dBFS
+
+
+def test_captions_vary_and_hold_out_words():
+    scene = sample_scene(5)
+    texts = {caption(scene, np.random.default_rng(i)) for i in range(30)}
+    assert len(texts) > 10
+    held = {w for ws in COLOUR_WORDS.values() for w in ws[1]} | {s for ws in SHAPE_WORDS.values() for s, _ in ws[1]}
+    for i in range(200):
+        t = caption(sample_scene(i), np.random.default_rng(i), split="train").lower()
+        assert not any(f" {w} " in f" {t} " for w in held), t
+
+
+def test_captions_speak_of_identical_objects_together():
+    o = WorldObject(colour="red", shape="ball", size="small", motion="bouncing")
+    scene = _scene(objects=(o, replace(o, x0=0.3)))
+    t = caption(scene, np.random.default_rng(0), split="train").lower()
+    assert any(n in t for n in ("two", "2", "pair"))
+    assert any(w in t for w in ("balls", "orbs", "circles"))
+
+
+def test_any_aspect_and_colour_palette():
+    for colour, rgb in COLOURS.items():
+        o = WorldObject(colour=colour, shape="ball", size="big", motion="still", x0=0.3, base=0.9)
+        f = render(_scene(objects=(o,)), 72, 128, FPS, 1).frames[0]
+        assert (f.reshape(-1, 3) == np.array(rgb)).all(1).sum() > 20
