@@ -1,7 +1,10 @@
 """Rectified flow matching: the training objective and the ODE sampler of the world model.
 
-Convention: x_t = t * data + (1 - t) * noise, t in [0, 1], t = 1 is data; the network predicts
-the velocity data - noise. Sampling integrates dx/dt = v from t = 0 to 1 with Euler steps on a
+Convention: x_t = t * data + (1 - t) * noise, t in [0, 1], t = 1 is data. The network predicts
+the clean data (x-prediction) and the velocity data - noise follows as (x_hat - x_t) / (1 - t).
+Predicting data rather than velocity matters in pixel space: a patch holds more numbers than the
+network has channels, so noise cannot pass through it, but flat-coloured data can (JiT, Li & He
+2025, "Back to Basics: Let Denoising Generative Models Denoise"). The loss stays on velocity. Sampling integrates dx/dt = v from t = 0 to 1 with Euler steps on a
 time grid shifted towards the noisy end, where the coarse layout of a clip is decided.
 """
 
@@ -21,6 +24,15 @@ def sample_t(batch: int, generator: torch.Generator | None = None) -> torch.Tens
 def interpolate(data: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     shape = (-1,) + (1,) * (data.dim() - 1)
     return t.view(shape) * data + (1 - t.view(shape)) * noise
+
+
+T_EPS = 0.05  # floor of 1 - t when turning a data prediction into a velocity
+
+
+def velocity(x_hat: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The flow's velocity implied by a data prediction x_hat at x_t, time t (B,)."""
+    shape = (-1,) + (1,) * (x_t.dim() - 1)
+    return (x_hat - x_t) / (1 - t).clamp(min=T_EPS).view(shape)
 
 
 def time_grid(steps: int, shift: float = 2.0, start: float = 0.0) -> torch.Tensor:

@@ -99,10 +99,12 @@ class WorldModel:
 
         def v(video, audio, t):
             if g == 1.0:
-                return self.net(video, audio, t, tokens, mask, ctx_v, ctx_a, ctx_m)
-            both = lambda x: torch.cat([x, x])  # noqa: E731
-            dv, da = self.net(both(video), both(audio), both(t), torch.cat([tokens, nt]), torch.cat([mask, nm]), both(ctx_v), both(ctx_a), both(ctx_m))
-            return dv[:1] + g * (dv[:1] - dv[1:]), da[:1] + g * (da[:1] - da[1:])
+                xv, xa = self.net(video, audio, t, tokens, mask, ctx_v, ctx_a, ctx_m)
+            else:
+                both = lambda x: torch.cat([x, x])  # noqa: E731
+                dv, da = self.net(both(video), both(audio), both(t), torch.cat([tokens, nt]), torch.cat([mask, nm]), both(ctx_v), both(ctx_a), both(ctx_m))
+                xv, xa = dv[:1] + g * (dv[:1] - dv[1:]), da[:1] + g * (da[:1] - da[1:])  # guidance on the data estimate
+            return flow.velocity(xv, video, t), flow.velocity(xa, audio, t)
 
         return v
 

@@ -103,9 +103,10 @@ def loss_fn(net: WorldNet, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor
     nv = torch.randn(b.video.shape, generator=gen).to(b.video.device)
     na = torch.randn(b.audio.shape, generator=gen).to(b.video.device)
     xv, xa = flow.interpolate(b.video, nv, t), flow.interpolate(b.audio, na, t)
-    pv, pa = net(xv, xa, t, b.tokens, b.token_mask, b.video, b.audio, b.ctx_mask)
-    lv = (b.weight_v * (pv.float() - (b.video - nv)) ** 2).mean() / b.weight_v.mean().clamp(min=1e-6)
-    la = (b.weight_a * (pa.float() - (b.audio - na)) ** 2).mean() / b.weight_a.mean().clamp(min=1e-6)
+    dv, da = net(xv, xa, t, b.tokens, b.token_mask, b.video, b.audio, b.ctx_mask)  # data predictions
+    pv, pa = flow.velocity(dv.float(), xv, t), flow.velocity(da.float(), xa, t)
+    lv = (b.weight_v * (pv - (b.video - nv)) ** 2).mean() / b.weight_v.mean().clamp(min=1e-6)
+    la = (b.weight_a * (pa - (b.audio - na)) ** 2).mean() / b.weight_a.mean().clamp(min=1e-6)
     return lv + la, {"loss_video": lv.item(), "loss_audio": la.item()}
 
 
