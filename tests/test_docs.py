@@ -33,4 +33,4 @@ def test_readme_commands_match_ci():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
     test_cmd = re.search(r"```bash\n# run the tests\n(.+?)\n```", readme, re.S).group(1).strip()
-    assert test_cmd.split("&& ", 1)[1] in ci  # CI runs what the README tells a developer to run
+    assert test_cmd[test_cmd.index("pip install torch"):] in ci  # CI runs what the README tells a developer to run

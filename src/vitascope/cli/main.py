@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ keys_app = typer.Typer(help="API keys for the server.", no_args_is_help=True)
 videos_app = typer.Typer(help="Videos in the local store.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(videos_app, name="videos")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 200)  # piped output keeps whole ids
 
 
 def _vs():
@@ -110,7 +111,9 @@ def keys_create(name: Annotated[str, typer.Option(help="A name for the key.")] =
 
 @keys_app.command("list")
 def keys_list() -> None:
-    t = Table("id", "name", "owner", "prefix", "created", "revoked")
+    t = Table("name", "owner", "prefix", "created", "revoked")
+    t.add_column("id", no_wrap=True, min_width=20)
+    t.columns.insert(0, t.columns.pop())
     for k in _vs().list_keys():
         t.add_row(k.id, k.name, k.owner, k.prefix + "...", time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created_at)), "yes" if k.revoked_at else "")
     console.print(t)
@@ -127,7 +130,9 @@ def videos_list(limit: int = 20) -> None:
     """Videos in the local store, newest first."""
     vs = _vs()
     rows, _ = vs.list_videos(owner=None, limit=limit)
-    t = Table("id", "status", "progress", "seconds", "size", "model", "prompt")
+    t = Table("status", "progress", "seconds", "size", "model", "prompt")
+    t.add_column("id", no_wrap=True, min_width=38)
+    t.columns.insert(0, t.columns.pop())
     for v in rows:
         t.add_row(v.id, v.status, str(v.progress), v.seconds, v.size, v.model, (v.prompt or "")[:50])
     console.print(t)

@@ -1,0 +1,55 @@
+"""The `vitascope` command against a local store."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from conftest import cli
+from vitascope import media
+
+
+def test_generate_then_videos_commands(tmp_path):
+    out = tmp_path / "clip.mp4"
+    r = cli(tmp_path, "generate", "a red ball bouncing on the sand", "--seconds", "4", "--size", "720x1280", "--seed", "3", "--out", str(out))
+    assert "wrote" in r.stdout
+    info = media.probe(out)
+    assert (info["width"], info["height"]) == (720, 1280) and abs(info["duration"] - 4.0) < 0.1 and info["audio_codec"] == "aac"
+    listing = cli(tmp_path, "videos", "list").stdout
+    assert "completed" in listing
+    vid = next(w for w in listing.split() if w.startswith("video_"))
+    assert '"status": "completed"' in cli(tmp_path, "videos", "show", vid).stdout
+    thumb = tmp_path / "t.webp"
+    cli(tmp_path, "videos", "download", vid, "--variant", "thumbnail", "--out", str(thumb))
+    assert Image.open(thumb).size == (720, 1280)
+    cli(tmp_path, "videos", "delete", vid)
+    assert vid not in cli(tmp_path, "videos", "list").stdout
+    assert cli(tmp_path, "videos", "show", vid, check=False).returncode == 2
+
+
+def test_generate_is_reproducible_and_takes_a_first_image(tmp_path):
+    a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    cli(tmp_path, "generate", "a blue box", "--seed", "5", "--out", str(a))
+    cli(tmp_path, "generate", "a blue box", "--seed", "5", "--out", str(b))
+    assert np.array_equal(media.decode(a).frames, media.decode(b).frames)
+    img = tmp_path / "first.png"
+    Image.new("RGB", (64, 64), (40, 70, 210)).save(img)
+    cli(tmp_path, "generate", "a blue box", "--image", str(img), "--out", str(tmp_path / "c.mp4"))
+
+
+def test_bad_input_is_a_clear_error(tmp_path):
+    r = cli(tmp_path, "generate", "x", "--seconds", "5", check=False)
+    assert r.returncode == 2 and "seconds" in r.stdout
+    r = cli(tmp_path, "generate", "x", "--model", "nope", check=False)
+    assert r.returncode == 2 and "Unknown model" in r.stdout
+
+
+def test_keys_and_models(tmp_path):
+    key = cli(tmp_path, "keys", "create", "--name", "ci").stdout.strip().splitlines()[-1]
+    assert key.startswith("vs-")
+    listing = cli(tmp_path, "keys", "list").stdout
+    kid = next(w for w in listing.split() if w.startswith("key_"))
+    cli(tmp_path, "keys", "revoke", kid)
+    assert "yes" in cli(tmp_path, "keys", "list").stdout
+    models = cli(tmp_path, "models").stdout
+    assert "vitascope-world" in models and "sora-2" in models
