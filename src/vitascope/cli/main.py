@@ -205,5 +205,35 @@ def train(
         console.print(f"exported {export_weights(run, export)}")
 
 
+@app.command("eval")
+def eval_cmd(
+    model: Annotated[str, typer.Option(help="Model to evaluate (a world model).")] = "vitascope-world",
+    n: Annotated[int, typer.Option(help="Held-out prompts.")] = 30,
+    steps: Annotated[Optional[int], typer.Option(help="Sampling steps (default: the model's).")] = None,
+    ceiling: Annotated[bool, typer.Option(help="Also score the simulator's own clips: the measurement's ceiling.")] = True,
+) -> None:
+    """Prompt adherence per attribute and audio-video sync on held-out prompts, from pixels and sound."""
+    from vitascope.eval import evaluate, table
+    from vitascope.models.base import GenerationRequest
+
+    vs = _vs()
+    backend = vs.registry.get(model)
+    if steps:
+        backend.steps = steps
+
+    def generate(prompt, seed, w, h, seconds):
+        r = backend.generate(GenerationRequest(prompt=prompt, seconds=seconds, width=w, height=h, seed=seed), lambda f: None)
+        return r.frames, r.fps, r.audio, r.sample_rate
+
+    rows = {}
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as bar:
+        if ceiling:
+            t = bar.add_task("simulator", total=n)
+            rows["simulator (ceiling)"] = evaluate(None, n, progress=lambda k, total: bar.update(t, completed=k))
+        t = bar.add_task(model, total=n)
+        rows[model] = evaluate(generate, n, progress=lambda k, total: bar.update(t, completed=k))
+    print(table(rows))
+
+
 def main() -> None:
     app()

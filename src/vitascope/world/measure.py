@@ -1,0 +1,272 @@
+"""Measuring a clip of the world from its decoded pixels and sound alone.
+
+`measure(frames, fps, audio, sample_rate)` finds the sky, ground, camera motion, weather and the
+objects (colour, shape, size, motion), and the ground contacts and sound onsets for the sync
+score. Nothing here looks at a scene description: `vitascope eval` compares these readings with
+the scene a prompt was made from, and the test suite checks them on clips the simulator draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from .render import CLOUD, FLAKE, RAIN
+from .scene import COLOURS, GROUNDS, HORIZON, SKIES
+from .sound import ENV_RATE, analyze
+
+OBJECT_NAMES = list(COLOURS)
+# every colour the world paints, with what it is; objects are told from the rest by nearest colour
+_PALETTE = (
+    [(c, ("object", n)) for n, c in COLOURS.items()]
+    + [(c, ("sky", n)) for n, c in SKIES.items()]
+    + [(c, ("ground", n)) for n, c in GROUNDS.items()]
+    + [(tuple(int(v * 0.82) for v in c), ("tuft", n)) for n, c in GROUNDS.items()]
+    + [(c, ("cloud", n)) for n, c in CLOUD.items()]
+    + [(RAIN, ("rain", "")), (FLAKE, ("white", ""))]
+)
+_PAL_RGB = np.array([c for c, _ in _PALETTE], np.float32)
+
+
+@dataclass
+class Track:
+    colour: str
+    xs: list[float] = field(default_factory=list)  # centre, frame heights
+    ys: list[float] = field(default_factory=list)
+    areas: list[float] = field(default_factory=list)  # frame heights squared
+    heights: list[float] = field(default_factory=list)
+    fills: list[float] = field(default_factory=list)  # area / bounding-box area
+    frames: list[int] = field(default_factory=list)
+    shape: str = ""
+    size: str = ""
+    motion: str = ""
+    direction: int = 0
+    contacts: list[int] = field(default_factory=list)  # frames of ground contact
+
+
+@dataclass
+class Reading:
+    sky: str
+    ground: str
+    camera: str
+    weather: str
+    tracks: list[Track]
+    count: int
+    onsets: list[float]  # seconds
+    contacts: list[float]  # seconds
+
+    @property
+    def sync(self) -> float | None:
+        if not self.contacts:
+            return None
+        return float(np.mean([any(abs(o - c) <= 1 / 12 + 1e-6 for o in self.onsets) for c in self.contacts]))
+
+
+def _nearest(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index into _PALETTE of each pixel's nearest colour, and the distance to it."""
+    flat = frames.reshape(-1, 3).astype(np.float32)
+    d = ((flat[:, None, :] - _PAL_RGB[None]) ** 2).sum(-1)
+    idx = d.argmin(1)
+    return idx.reshape(frames.shape[:-1]), np.sqrt(d[np.arange(len(idx)), idx]).reshape(frames.shape[:-1])
+
+
+def _mode_name(idx: np.ndarray, kind: str) -> str:
+    names = [n for _, (k, n) in _PALETTE if k == kind]
+    counts = [(idx == i).sum() for i, (_, (k, n)) in enumerate(_PALETTE) if k == kind]
+    return names[int(np.argmax(counts))]
+
+
+def measure(frames: np.ndarray, fps: float, audio: np.ndarray | None = None, sample_rate: int = 16000) -> Reading:
+    T, H, W, _ = frames.shape
+    idx, dist = _nearest(frames)
+    horizon = int(round(HORIZON * H))
+    sky = _mode_name(idx[:, : int(0.3 * H)], "sky")
+    ground = _mode_name(idx[:, horizon + 2 :], "ground")
+    obj_ids = {i: n for i, (_, (k, n)) in enumerate(_PALETTE) if k == "object"}
+    tracks = _tracks(idx, dist, obj_ids, H, W, fps)
+    per_frame = [sum(1 for tr in tracks if f in tr.frames) for f in range(T)]
+    count = int(np.median(per_frame)) if per_frame else 0
+    onsets = _onsets(audio, sample_rate) if audio is not None else []
+    contacts = sorted(f / fps for tr in tracks for f in tr.contacts)
+    return Reading(
+        sky=sky,
+        ground=ground,
+        camera=_camera(idx, horizon, obj_ids, H, W, fps),
+        weather=_weather(idx, dist, horizon, ground, H, fps),
+        tracks=tracks,
+        count=count,
+        onsets=onsets,
+        contacts=contacts,
+    )
+
+
+def _components(mask: np.ndarray, min_area: int):
+    lab, n = ndimage.label(mask)
+    out = []
+    for k, sl in enumerate(ndimage.find_objects(lab), start=1):
+        if sl is None:
+            continue
+        comp = lab[sl] == k
+        area = int(comp.sum())
+        if area < min_area:
+            continue
+        ys, xs = np.nonzero(comp)
+        h, w = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
+        out.append((sl[1].start + xs.mean(), sl[0].start + ys.mean(), area, h, area / (h * w), sl[1].start, sl[1].stop))
+    return out
+
+
+def _tracks(idx, dist, obj_ids, H, W, fps) -> list[Track]:
+    T = idx.shape[0]
+    min_area = max(4, int(0.25 * (0.1 * H) ** 2))
+    tracks: list[Track] = []
+    for pid, name in obj_ids.items():
+        mask = (idx == pid) & (dist < 70)
+        if mask.sum() < min_area * T * 0.3:
+            continue
+        open_tracks: list[Track] = []
+        for f in range(T):
+            comps = _components(mask[f], min_area)
+            # an object wrapping around an edge shows as two parts: join parts touching both edges
+            edge = [c for c in comps if c[5] == 0 or c[6] == W]
+            if len(edge) == 2 and edge[0][5] != edge[1][5]:
+                a, b = edge
+                comps = [c for c in comps if c not in edge] + [max(edge, key=lambda c: c[2])[:2] + (a[2] + b[2],) + (max(a[3], b[3]), 0.8, 0, W)]
+            taken: set[int] = set()
+            for cx, cy, area, h, fill, *_ in sorted(comps, key=lambda c: -c[2]):
+                live = [tr for tr in open_tracks if tr.frames[-1] == f - 1 and id(tr) not in taken]
+                best = min(live, key=lambda tr: _jump(tr, cx / H, cy / H, W / H), default=None)
+                if best is not None and _jump(best, cx / H, cy / H, W / H) < 0.25:
+                    tr = best
+                else:
+                    tr = Track(colour=name)
+                    open_tracks.append(tr)
+                taken.add(id(tr))
+                tr.xs.append(cx / H)
+                tr.ys.append(cy / H)
+                tr.areas.append(area / H**2)
+                tr.heights.append(h / H)
+                tr.fills.append(fill)
+                tr.frames.append(f)
+        tracks += [tr for tr in open_tracks if len(tr.frames) >= max(3, T // 4)]
+    for tr in tracks:
+        _classify(tr, fps, W / H)
+    return tracks
+
+
+def _jump(tr: Track, x: float, y: float, aspect: float) -> float:
+    dx = abs(tr.xs[-1] - x)
+    dx = min(dx, aspect - dx)  # across the wrap
+    return float(np.hypot(dx, tr.ys[-1] - y))
+
+
+def _classify(tr: Track, fps: float, aspect: float) -> None:
+    n = len(tr.frames)
+    k = max(2, n // 8)
+    tr.size = "big" if np.median(tr.heights[:k]) > 0.15 else "small"
+    top_fill = float(np.percentile(tr.fills, 97))  # a spinning box is square to the frame only now and then
+    tr.shape = "box" if top_fill > 0.88 else "ball" if top_fill > 0.64 else "triangle"
+    xs = np.unwrap(np.array(tr.xs) * (2 * np.pi / aspect)) * (aspect / (2 * np.pi))
+    ys = np.array(tr.ys)
+    dur = n / fps
+    dx = xs[-k:].mean() - xs[:k].mean()
+    growth = np.mean(tr.areas[-k:]) / max(np.mean(tr.areas[:k]), 1e-9)
+    lows = [i for i in range(1, n - 1) if ys[i] >= ys[i - 1] and ys[i] > ys[i + 1] + 0.004]  # lowest points: contacts
+    swing = ys.max() - ys.min()
+    tr.contacts = [tr.frames[i] for i in lows] if swing > 0.04 else []
+    tr.direction = int(np.sign(dx)) if abs(dx) > 0.18 * aspect * dur / 4 else 0
+    if growth > 1.6:
+        tr.motion = "growing"
+    elif growth < 1 / 1.6:
+        tr.motion = "shrinking"
+    elif len(lows) >= 2 and swing > 0.04 and ys[:k].mean() > 0.45:
+        tr.motion = "bouncing"
+    elif ys[:k].mean() < 0.45 and ys[-k:].mean() - ys[:k].mean() > 0.15:
+        tr.motion = "falling"
+    elif ys[:k].mean() - ys[-k:].mean() > 0.15:
+        tr.motion = "rising"
+    elif tr.direction:
+        tr.motion = "slide_left" if tr.direction < 0 else "slide_right"
+    elif tr.shape != "ball" and np.std(tr.fills) > 0.06:
+        tr.motion = "spinning"
+    else:
+        tr.motion = "still"
+    if tr.motion != "bouncing":
+        tr.contacts = [] if tr.motion != "falling" else tr.contacts
+
+
+def _camera(idx, horizon, obj_ids, H, W, fps) -> str:
+    """Horizontal drift of background detail: pan (all one way) or zoom (halves apart)."""
+    kinds = [k for _, (k, _) in _PALETTE]
+    detail = np.isin(idx, [i for i, k in enumerate(kinds) if k in ("cloud", "tuft", "white")])
+    lag = max(1, int(round(fps / 2)))
+    shifts = {"left": [], "right": []}
+    for f in range(0, idx.shape[0] - lag, lag):
+        for half, cols in (("left", slice(0, W // 2)), ("right", slice(W // 2, W))):
+            a, b = detail[f, :, cols].astype(np.float32), detail[f + lag, :, cols].astype(np.float32)
+            if a.sum() < 3:
+                continue
+            shifts[half].append(_shift(a, b, max_shift=W // 6))
+    left = np.median(shifts["left"]) if shifts["left"] else 0.0
+    right = np.median(shifts["right"]) if shifts["right"] else 0.0
+    per_s = lambda s: s / W / (lag / fps)  # noqa: E731 - frame widths per second
+    if per_s(left) < -0.012 and per_s(right) > 0.012:
+        return "zoom_in"
+    both = (left + right) / 2
+    if per_s(both) > 0.04:
+        return "pan_left"  # the world drifts right when the camera pans left
+    if per_s(both) < -0.04:
+        return "pan_right"
+    return "static"
+
+
+def _shift(a: np.ndarray, b: np.ndarray, max_shift: int) -> float:
+    """Horizontal shift (pixels) that best carries mask a onto mask b."""
+    best, arg = -1.0, 0
+    for s in range(-max_shift, max_shift + 1):
+        if s >= 0:
+            score = (a[:, : a.shape[1] - s] * b[:, s:]).sum()
+        else:
+            score = (a[:, -s:] * b[:, : b.shape[1] + s]).sum()
+        if score > best:
+            best, arg = score, s
+    return float(arg)
+
+
+def _weather(idx, dist, horizon, ground, H, fps) -> str:
+    kinds = [k for _, (k, _) in _PALETTE]
+    rain = (idx == kinds.index("rain")) & (dist < 30)
+    if rain.mean() > 0.002:
+        return "rain"
+    white = np.isin(idx, [i for i, k in enumerate(kinds) if k in ("white", "cloud")]) & (dist < 40)
+    if ground == "snow":
+        white[:, horizon:] = False
+    small = max(2, int((0.03 * H) ** 2))
+    for f in range(white.shape[0]):  # flakes are specks: drop clouds, keep what is small
+        lab, n = ndimage.label(white[f])
+        if n:
+            sizes = ndimage.sum(white[f], lab, index=np.arange(1, n + 1))
+            white[f] = np.isin(lab, np.nonzero(sizes <= small)[0] + 1)
+    # snow falls: white detail moves down between frames, clouds and stars do not
+    lag = max(1, int(round(fps / 4)))
+    down = same = 0.0
+    for f in range(0, idx.shape[0] - lag, lag):
+        a, b = white[f].astype(np.float32), white[f + lag].astype(np.float32)
+        d = max(1, int(round(0.18 * H * lag / fps)))
+        down += (a[:-d] * b[d:]).sum()
+        same += (a * b).sum()
+    return "snow" if down > 0.5 * same and down > 3 else "clear"
+
+
+def _onsets(audio: np.ndarray, sample_rate: int) -> list[float]:
+    env = analyze(audio, sample_rate)
+    energy = env[:, :12].sum(1)  # percussion lives below ~2.5 kHz; rain's hiss is spread over all
+    base = ndimage.median_filter(energy, size=9)
+    out = []
+    for k in range(1, len(energy)):
+        if energy[k] > 1.8 * energy[k - 1] and energy[k] > base[k] + 0.05:
+            if not out or k / ENV_RATE - out[-1] > 0.12:
+                out.append(k / ENV_RATE)
+    return out
