@@ -137,3 +137,15 @@ def test_image_to_video_and_extension_keep_the_given_frames():
     assert r.frames.shape[0] == 12
     x = m.generate(GenerationRequest(prompt="more", seconds=2, width=1280, height=720, seed=2, mode="extend", video=r.frames, video_fps=12, audio=r.audio, audio_rate=16000), lambda f: None)
     assert x.frames.shape[0] == 36 and np.array_equal(x.frames[:12], r.frames)
+
+
+def test_compact_resume_file_carries_a_run_to_a_new_machine(tmp_path):
+    run = tmp_path / "run"
+    train(run, _tiny_cfg(steps=2))
+    resume = export_weights(run, tmp_path / "resume.safetensors", which="model")
+    ema = export_weights(run, tmp_path / "ema.safetensors")
+    fresh = tmp_path / "elsewhere"  # no ckpt.pt there
+    last = train(fresh, _tiny_cfg(steps=3, resume_from=str(resume), ema_from=str(ema)))
+    assert last["step"] == 3
+    steps = [json.loads(line)["step"] for line in (fresh / "log.jsonl").read_text().splitlines()]
+    assert steps == [3]

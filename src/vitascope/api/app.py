@@ -198,6 +198,14 @@ def _validation_error(e) -> InvalidRequest:
     return InvalidRequest(f"Invalid request body: {e}")
 
 
+def _source_video(data: dict, files: dict[str, Upload]) -> Upload | dict:
+    """The `video` of an edit or extension: an uploaded file or a {"id": ...} reference."""
+    video = files.get("video") or data.get("video")
+    if video is None:
+        raise InvalidRequest('video is required: an uploaded video file or {"id": "video_..."}.', param="video")
+    return video
+
+
 def _data_url_image(ref: dict | None) -> Upload | None:
     if not ref:
         return None
@@ -258,11 +266,10 @@ def create_app(vs: Vitascope, *, start_engine: bool = True) -> FastAPI:
     app.state.vs = vs
     max_bytes = vs.settings.max_upload_bytes + 1024 * 1024
 
-    def public(v) -> dict:
-        return video_public(v)
-
-    def poll_headers(v) -> dict:
-        return {"openai-poll-after-ms": str(vs.settings.poll_after_ms)} if v.status in ("queued", "in_progress") else {}
+    def video_response(v) -> JSONResponse:
+        """A video in openai's shape; while it is not done, with the pace the SDK's poll should keep."""
+        headers = {"openai-poll-after-ms": str(vs.settings.poll_after_ms)} if v.status in ("queued", "in_progress") else {}
+        return JSONResponse(video_public(v), headers=headers)
 
     @app.post("/v1/videos", response_model=VideoPublic, responses=ERROR_RESPONSES, openapi_extra=_body_doc(VideoCreate, {"input_reference": "First frame image"}))
     async def create_video(request: Request, who: Owner):
@@ -279,7 +286,7 @@ def create_app(vs: Vitascope, *, start_engine: bool = True) -> FastAPI:
             seed=data.get("seed"),
             characters=data.get("characters"),
         )
-        return JSONResponse(public(v), headers=poll_headers(v))
+        return video_response(v)
 
     @app.get("/v1/videos", response_model=VideoList, responses=ERROR_RESPONSES)
     async def list_videos(
@@ -289,13 +296,13 @@ def create_app(vs: Vitascope, *, start_engine: bool = True) -> FastAPI:
         order: Annotated[Literal["asc", "desc"], Query()] = "desc",
     ):
         rows, more = await run_in_threadpool(vs.list_videos, owner=who, after=after, limit=limit, order=order)
-        data = [public(v) for v in rows]
+        data = [video_public(v) for v in rows]
         return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None, "has_more": more}
 
     @app.get("/v1/videos/{video_id}", response_model=VideoPublic, responses=ERROR_RESPONSES)
     async def retrieve_video(video_id: str, who: Owner):
         v = await run_in_threadpool(vs.get_video, owner=who, video_id=video_id)
-        return JSONResponse(public(v), headers=poll_headers(v))
+        return video_response(v)
 
     @app.delete("/v1/videos/{video_id}", response_model=VideoDeleted, responses=ERROR_RESPONSES)
     async def delete_video(video_id: str, who: Owner):
@@ -315,25 +322,21 @@ def create_app(vs: Vitascope, *, start_engine: bool = True) -> FastAPI:
     async def remix_video(video_id: str, request: Request, who: Owner):
         data, _ = await read_body(request, VideoRemix, max_bytes)
         v = await run_in_threadpool(vs.remix_video, owner=who, video_id=video_id, prompt=data.get("prompt"), strength=data.get("strength"), seed=data.get("seed"))
-        return JSONResponse(public(v), headers=poll_headers(v))
+        return video_response(v)
 
     @app.post("/v1/videos/edits", response_model=VideoPublic, responses=ERROR_RESPONSES, openapi_extra=_body_doc(VideoEdit, {"video": "Source video file"}))
     async def edit_video(request: Request, who: Owner):
         data, files = await read_body(request, VideoEditBody, max_bytes)
-        video = files.get("video") or data.get("video")
-        if video is None:
-            raise InvalidRequest("video is required: an uploaded video file or {\"id\": \"video_...\"}.", param="video")
+        video = _source_video(data, files)
         v = await run_in_threadpool(vs.edit_video, owner=who, video=video, prompt=data.get("prompt"), strength=data.get("strength"), seed=data.get("seed"), model=data.get("model"))
-        return JSONResponse(public(v), headers=poll_headers(v))
+        return video_response(v)
 
     @app.post("/v1/videos/extensions", response_model=VideoPublic, responses=ERROR_RESPONSES, openapi_extra=_body_doc(VideoExtend, {"video": "Source video file"}))
     async def extend_video(request: Request, who: Owner):
         data, files = await read_body(request, VideoExtendBody, max_bytes)
-        video = files.get("video") or data.get("video")
-        if video is None:
-            raise InvalidRequest("video is required: an uploaded video file or {\"id\": \"video_...\"}.", param="video")
+        video = _source_video(data, files)
         v = await run_in_threadpool(vs.extend_video, owner=who, video=video, prompt=data.get("prompt"), seconds=data.get("seconds"), seed=data.get("seed"), model=data.get("model"))
-        return JSONResponse(public(v), headers=poll_headers(v))
+        return video_response(v)
 
     @app.post("/v1/videos/characters", response_model=CharacterPublic, responses=ERROR_RESPONSES, openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {"type": "object", "required": ["name", "video"], "properties": {"name": {"type": "string"}, "video": {"type": "string", "format": "binary"}}}}}}})
     async def create_character(request: Request, who: Owner):

@@ -184,6 +184,8 @@ def train(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the data stream and initialisation.")] = 0,
     export: Annotated[Optional[Path], typer.Option(help="Write the EMA weights here (safetensors) at the end.")] = None,
+    resume_from: Annotated[Optional[Path], typer.Option(help="Compact resume file, used when the run directory has no checkpoint.")] = None,
+    save_resume: Annotated[Optional[Path], typer.Option(help="Write a compact resume file here at the end (to commit).")] = None,
 ) -> None:
     """Train the embedded world model with flow matching; resumable."""
     from vitascope.models.world_net import WorldNet_configs
@@ -192,7 +194,16 @@ def train(
 
     if model not in WorldNet_configs:
         _fail(f"--model must be one of {', '.join(WorldNet_configs)}")
-    cfg = TrainConfig(model=model, steps=steps, batch=batch, lr=lr, device=device, seed=seed)
+    cfg = TrainConfig(
+        model=model,
+        steps=steps,
+        batch=batch,
+        lr=lr,
+        device=device,
+        seed=seed,
+        resume_from=str(resume_from) if resume_from else None,
+        ema_from=str(export) if resume_from and export and export.exists() else None,
+    )
     with Progress(TextColumn("[bold]training"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[loss]}"), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("train", total=steps, loss="")
 
@@ -203,6 +214,8 @@ def train(
     console.print(f"stopped at step {last.get('step')}; checkpoint in {run / 'ckpt.pt'}")
     if export:
         console.print(f"exported {export_weights(run, export)}")
+    if save_resume:
+        console.print(f"resume file {export_weights(run, save_resume, which='model')}")
 
 
 @app.command("eval")

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import torch
 
 
-def sample_t(batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Training times from a logit-normal distribution (SD3): most weight on the middle."""
-    return torch.sigmoid(torch.randn(batch, generator=generator))
+def sample_t(batch: int, generator: torch.Generator | None = None, mean: float = -0.8, std: float = 0.8) -> torch.Tensor:
+    """Training times, logit-normal and leaning to the noisy end (JiT's -0.8, 0.8): there the
+    layout of a clip is decided, and the 1 / (1 - t) of an x-prediction stays small."""
+    return torch.sigmoid(mean + std * torch.randn(batch, generator=generator))
 
 
 def interpolate(data: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

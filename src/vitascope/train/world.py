@@ -46,6 +46,8 @@ class TrainConfig:
     device: str = "auto"
     caption_dropout: float = 0.1
     object_weight: float = 8.0  # extra loss weight on object pixels (and their rim)
+    resume_from: str | None = None  # a compact resume file (`save_resume`), used when run_dir has no checkpoint
+    ema_from: str | None = None  # EMA weights to start from with resume_from (the shipped weights)
 
 
 @dataclass
@@ -107,7 +109,9 @@ def loss_fn(net: WorldNet, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor
     pv, pa = flow.velocity(dv.float(), xv, t), flow.velocity(da.float(), xa, t)
     lv = (b.weight_v * (pv - (b.video - nv)) ** 2).mean() / b.weight_v.mean().clamp(min=1e-6)
     la = (b.weight_a * (pa - (b.audio - na)) ** 2).mean() / b.weight_a.mean().clamp(min=1e-6)
-    return lv + la, {"loss_video": lv.item(), "loss_audio": la.item()}
+    free = b.weight_v > 0
+    x_mse = ((dv.detach().float() - b.video) ** 2)[free.expand_as(dv)].mean()  # readable progress: data error
+    return lv + la, {"loss_video": lv.item(), "loss_audio": la.item(), "x_mse_video": x_mse.item()}
 
 
 def _device(name: str) -> torch.device:
@@ -144,14 +148,23 @@ def train(
     ema.load_state_dict(net.state_dict())
     ema.requires_grad_(False)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
-    step = 0
+    step = start = 0
     ckpt_path = run_dir / "ckpt.pt"
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
         net.load_state_dict(ck["model"])
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
-        step = ck["step"]
+        step = start = ck["step"]
+        start = ck.get("warm_start", 0)
+    elif cfg.resume_from:
+        # a new machine: weights and step from the committed resume file; the optimizer starts
+        # fresh and warms up again from here
+        step = start = load_resume(net, cfg.resume_from)
+        if cfg.ema_from:
+            load_resume(ema, cfg.ema_from)
+        else:
+            ema.load_state_dict(net.state_dict())
     (run_dir / "config.json").write_text(json.dumps({"train": asdict(cfg), "model": net_cfg.to_dict()}, indent=2))
     amp = device.type == "cuda"
     t_start, last = time.time(), {}
@@ -162,7 +175,7 @@ def train(
         t0 = time.time()
         b = _to(make_batch(cfg, net_cfg, step), device)
         t_data = time.time() - t0
-        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup)
+        lr = cfg.lr * min(1.0, (step - start + 1) / cfg.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # noise per step: a resumed run is the same run
@@ -186,26 +199,41 @@ def train(
         if on_step:
             on_step(step, last)
         if step % cfg.save_every == 0 or step == cfg.steps:
-            save_checkpoint(ckpt_path, net, ema, opt, step)
-    save_checkpoint(ckpt_path, net, ema, opt, step)
+            save_checkpoint(ckpt_path, net, ema, opt, step, start)
+    save_checkpoint(ckpt_path, net, ema, opt, step, start)
     log.close()
     return last | {"step": step}
 
 
-def save_checkpoint(path: Path, net, ema, opt, step: int) -> None:
+def save_checkpoint(path: Path, net, ema, opt, step: int, warm_start: int = 0) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step, "config": net.cfg.to_dict()}, tmp)
+    state = {"model": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step, "warm_start": warm_start, "config": net.cfg.to_dict()}
+    torch.save(state, tmp)
     os.replace(tmp, path)  # a crash mid-write never leaves a broken checkpoint
 
 
-def export_weights(run_dir: str | Path, out: str | Path, *, dtype: torch.dtype = torch.float16) -> Path:
-    """The EMA weights of a run as safetensors, with the model config and step in the metadata."""
+def export_weights(run_dir: str | Path, out: str | Path, *, which: str = "ema", dtype: torch.dtype = torch.float16) -> Path:
+    """A run's weights (`ema`: what ships; `model`: the raw weights a later run resumes from) as
+    safetensors, with the model config and step in the metadata."""
     from safetensors.torch import save_file
 
     ck = torch.load(Path(run_dir) / "ckpt.pt", map_location="cpu", weights_only=False)
-    tensors = {k: v.to(dtype).contiguous() for k, v in ck["ema"].items()}
+    tensors = {k: v.to(dtype).contiguous() for k, v in ck[which].items()}
     meta = {"config": json.dumps(ck["config"]), "step": str(ck["step"])}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(out), metadata=meta)
     return out
+
+
+def load_resume(net: WorldNet, path: str | Path) -> int:
+    """Load weights written by `export_weights` into net; returns the step they were taken at."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    if WorldNetConfig.from_dict(json.loads(meta["config"])) != net.cfg:
+        raise ValueError(f"{path} holds weights of another configuration: {meta['config']}")
+    net.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+    return int(meta.get("step", 0))
