@@ -76,7 +76,7 @@ class VideoRef(BaseModel):
 class VideoCreate(BaseModel):
     prompt: str = Field(max_length=100_000)
     model: str | None = None
-    seconds: str | None = Field(default=None, description="4, 8 or 12")
+    seconds: str | int | None = Field(default=None, description="4, 8 or 12")
     size: str | None = Field(default=None, description="WIDTHxHEIGHT, such as 1280x720")
     input_reference: ImageReference | None = None
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
@@ -100,7 +100,7 @@ class VideoEdit(BaseModel):
 class VideoExtend(BaseModel):
     prompt: str = Field(max_length=100_000)
     video: VideoRef
-    seconds: str = Field(description="4, 8, 12, 16 or 20: the length added")
+    seconds: str | int = Field(description="4, 8, 12, 16 or 20: the length added")
     model: str | None = None
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
 
