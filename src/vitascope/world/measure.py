@@ -189,7 +189,7 @@ def _classify(tr: Track, fps: float, aspect: float) -> None:
         tr.motion = "rising"
     elif tr.direction:
         tr.motion = "slide_left" if tr.direction < 0 else "slide_right"
-    elif tr.shape != "ball" and np.std(tr.fills) > 0.06:
+    elif tr.shape != "ball" and (np.std(tr.fills) > 0.05 or np.std(tr.heights) > 0.06 * np.mean(tr.heights)):
         tr.motion = "spinning"
     else:
         tr.motion = "still"
@@ -197,7 +197,7 @@ def _classify(tr: Track, fps: float, aspect: float) -> None:
         tr.contacts = [] if tr.motion != "falling" else tr.contacts
 
 
-def _camera(idx, horizon, obj_ids, H, W, fps) -> str:
+def _camera(idx, horizon, obj_ids, H, W, fps) -> str:  # noqa: ARG001
     """Horizontal drift of background detail: pan (all one way) or zoom (halves apart)."""
     kinds = [k for _, (k, _) in _PALETTE]
     detail = np.isin(idx, [i for i, k in enumerate(kinds) if k in ("cloud", "tuft", "white")])
@@ -212,7 +212,7 @@ def _camera(idx, horizon, obj_ids, H, W, fps) -> str:
     left = np.median(shifts["left"]) if shifts["left"] else 0.0
     right = np.median(shifts["right"]) if shifts["right"] else 0.0
     per_s = lambda s: s / W / (lag / fps)  # noqa: E731 - frame widths per second
-    if per_s(left) < -0.012 and per_s(right) > 0.012:
+    if _zooming(detail, lag, horizon, fps):
         return "zoom_in"
     both = (left + right) / 2
     if per_s(both) > 0.04:
@@ -220,6 +220,27 @@ def _camera(idx, horizon, obj_ids, H, W, fps) -> str:
     if per_s(both) < -0.04:
         return "pan_right"
     return "static"
+
+
+def _zooming(detail: np.ndarray, lag: int, horizon: int, fps: float) -> bool:
+    """Does detail spread out from the centre of the horizon between frames?"""
+    T, H, W = detail.shape
+    cy, cx = horizon, W / 2
+    grow = float(np.exp(0.16 * lag / fps))  # the zoom rate the world uses, within the votes' tolerance
+    near = ndimage.binary_dilation(detail, structure=np.ones((1, 3, 3), bool))
+    votes = []
+    for f in range(0, T - lag, lag):
+        ys, xs = np.nonzero(detail[f])
+        if len(ys) < 5:
+            continue
+        hits = {}
+        for z in (1.0, grow):
+            y2 = np.round(cy + (ys - cy) * z).astype(int)
+            x2 = np.round(cx + (xs - cx) * z).astype(int)
+            ok = (y2 >= 0) & (y2 < H) & (x2 >= 0) & (x2 < W)
+            hits[z] = near[f + lag, y2[ok], x2[ok]].mean() if ok.any() else 0.0
+        votes.append(hits[grow] > hits[1.0] + 0.1)
+    return bool(votes) and np.mean(votes) > 0.6
 
 
 def _shift(a: np.ndarray, b: np.ndarray, max_shift: int) -> float:
