@@ -1,0 +1,60 @@
+"""Speed and memory of the embedded model: a 4-second clip at each Sora size, encoding included.
+
+    python benchmarks/generate.py [--model vitascope-world] [--repeats 2]
+
+Each size is generated `repeats` times with the model already loaded (what the server and a
+second `vitascope generate` see); the first load is timed on its own. Prints seconds per clip,
+the real-time factor, and the process's peak resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from vitascope import media
+from vitascope.models.base import GenerationRequest
+from vitascope.models.registry import default_registry
+from vitascope.settings import Settings
+
+SIZES = ("1280x720", "720x1280", "1792x1024", "1024x1792", "1920x1080", "1080x1920")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="vitascope-world")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=4.0)
+    args = ap.parse_args()
+    settings = Settings(home=Path(tempfile.mkdtemp()), test_models=True)
+    t0 = time.perf_counter()
+    backend = default_registry(settings).get(args.model)
+    backend.generate(GenerationRequest(prompt="warm up", seconds=1, width=640, height=360, seed=0), lambda f: None)
+    load = time.perf_counter() - t0
+    print(f"model {args.model}: load and first tiny clip {load:.1f} s; torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs")
+    print(f"{'size':<11}{'generate s':>11}{'encode s':>10}{'total s':>9}{'x real time':>12}")
+    out = Path(tempfile.mkdtemp()) / "clip.mp4"
+    for size in SIZES:
+        w, h = (int(x) for x in size.split("x"))
+        gen = enc = 0.0
+        for r in range(args.repeats):
+            t = time.perf_counter()
+            res = backend.generate(GenerationRequest(prompt="two red balls bouncing on green grass at sunset", seconds=args.seconds, width=w, height=h, seed=r), lambda f: None)
+            t1 = time.perf_counter()
+            media.encode_mp4(out, res.frames, res.fps, res.audio, res.sample_rate, size=(w, h), out_fps=settings.output_fps)
+            gen += t1 - t
+            enc += time.perf_counter() - t1
+        gen, enc = gen / args.repeats, enc / args.repeats
+        print(f"{size:<11}{gen:>11.2f}{enc:>10.2f}{gen + enc:>9.2f}{args.seconds / (gen + enc):>12.2f}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory: {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
