@@ -16,10 +16,15 @@ from dataclasses import dataclass
 import torch
 
 
-def sample_t(batch: int, generator: torch.Generator | None = None, mean: float = -0.8, std: float = 0.8) -> torch.Tensor:
-    """Training times, logit-normal and leaning to the noisy end (JiT's -0.8, 0.8): there the
-    layout of a clip is decided, and the 1 / (1 - t) of an x-prediction stays small."""
-    return torch.sigmoid(mean + std * torch.randn(batch, generator=generator))
+def sample_t(batch: int, generator: torch.Generator | None = None, mean: float = -0.8, std: float = 0.8, low: float = 0.3) -> torch.Tensor:
+    """Training times: logit-normal leaning to the noisy end (JiT's -0.8, 0.8), where the
+    1 / (1 - t) of an x-prediction stays small, plus a share `low` drawn uniformly from the
+    noisiest quarter. There the layout of a clip is decided; a first run that saw t < 0.1 in
+    only 4% of its samples denoised well from t = 0.2 on but drew noise from pure noise."""
+    t = torch.sigmoid(mean + std * torch.randn(batch, generator=generator))
+    u = torch.rand(batch, generator=generator)
+    pick = torch.rand(batch, generator=generator) < low
+    return torch.where(pick, 0.25 * u, t)
 
 
 def interpolate(data: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
