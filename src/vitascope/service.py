@@ -169,8 +169,7 @@ class Vitascope:
             raise NotFound(f"No video found with id '{video_id}'.", param=param)
         return v
 
-    def _insert(self, *, vid: str | None = None, owner: str, kind: str, model: str, model_requested: str, prompt: str, seconds: int, size: str, params: dict, remixed_from: str | None = None) -> Video:
-        vid = vid or "video_" + secrets.token_hex(16)
+    def _insert(self, *, vid: str, owner: str, kind: str, model: str, model_requested: str, prompt: str, seconds: int, size: str, params: dict, remixed_from: str | None = None) -> Video:
         params = {**params, "model_requested": model_requested}
         v = Video(
             id=vid,
@@ -215,7 +214,7 @@ class Vitascope:
             self.get_character(owner=owner, character_id=c, param="characters")
         self._check_caps(entry, name=name, mode="create", w=w, h=h, seconds=secs, has_image=image is not None, characters=chars)
         params = {"seed": _seed(seed), "width": w, "height": h, "gen_seconds": secs, "characters": chars}
-        vid = "video_" + secrets.token_hex(16)
+        vid = _new_video_id()
         if image is not None:
             self._check_upload(image, param="input_reference", kinds=("image/",))
             try:
@@ -228,11 +227,12 @@ class Vitascope:
             self.blobs.put(params["image"], buf.getvalue())  # stored before the job exists, so it is there when a worker starts
         return self._insert(vid=vid, owner=owner, kind="create", model=entry.name, model_requested=model or name, prompt=prompt, seconds=secs, size=f"{w}x{h}", params=params)
 
-    def _source(self, owner: str, video, param: str) -> tuple[str, float, str | None, str | None]:
-        """A source clip: a completed video of the owner ({id}) or an uploaded file. -> (blob key, seconds, size, id)."""
+    def _source(self, owner: str, video, param: str, vid: str) -> tuple[str, float, str | None, str | None]:
+        """A source clip: a completed video of the owner ({id}) or an uploaded file, stored with the
+        new video `vid` (so deleting it deletes the upload). -> (blob key, seconds, size, id)."""
         if isinstance(video, Upload):
             self._check_upload(video, param=param, kinds=("video/",))
-            key = f"uploads/src-{secrets.token_hex(12)}/{'source.mp4'}"
+            key = f"uploads/{vid}/source.mp4"
             self.blobs.put(key, video.data)
             try:
                 info = media.probe(self.blobs.local_path(key))
@@ -253,22 +253,25 @@ class Vitascope:
 
     def remix_video(self, *, owner: str, video_id: str, prompt, strength: float | None = None, seed: int | None = None) -> Video:
         prompt = self._check_prompt(prompt)
-        key, secs, size, src_id = self._source(owner, {"id": video_id}, "video_id")
-        return self._derived(owner=owner, kind="remix", prompt=prompt, key=key, secs=secs, size=size, src_id=src_id, total=secs, strength=strength, seed=seed, model=None)
+        vid = _new_video_id()
+        key, secs, size, src_id = self._source(owner, {"id": video_id}, "video_id", vid)
+        return self._derived(vid=vid, owner=owner, kind="remix", prompt=prompt, key=key, secs=secs, size=size, src_id=src_id, total=secs, strength=strength, seed=seed, model=None)
 
     def edit_video(self, *, owner: str, video, prompt, strength: float | None = None, seed: int | None = None, model: str | None = None) -> Video:
         prompt = self._check_prompt(prompt)
-        key, secs, size, src_id = self._source(owner, video, "video")
-        return self._derived(owner=owner, kind="edit", prompt=prompt, key=key, secs=secs, size=size, src_id=src_id, total=secs, strength=strength, seed=seed, model=model)
+        vid = _new_video_id()
+        key, secs, size, src_id = self._source(owner, video, "video", vid)
+        return self._derived(vid=vid, owner=owner, kind="edit", prompt=prompt, key=key, secs=secs, size=size, src_id=src_id, total=secs, strength=strength, seed=seed, model=model)
 
     def extend_video(self, *, owner: str, video, prompt, seconds, seed: int | None = None, model: str | None = None) -> Video:
         prompt = self._check_prompt(prompt)
         add = parse_seconds(seconds, EXTEND_SECONDS)
-        key, secs, size, src_id = self._source(owner, video, "video")
+        vid = _new_video_id()
+        key, secs, size, src_id = self._source(owner, video, "video", vid)
         total = secs + add
-        return self._derived(owner=owner, kind="extend", prompt=prompt, key=key, secs=add, size=size, src_id=src_id, total=total, strength=None, seed=seed, model=model)
+        return self._derived(vid=vid, owner=owner, kind="extend", prompt=prompt, key=key, secs=add, size=size, src_id=src_id, total=total, strength=None, seed=seed, model=model)
 
-    def _derived(self, *, owner, kind, prompt, key, secs, size, src_id, total, strength, seed, model) -> Video:
+    def _derived(self, *, vid, owner, kind, prompt, key, secs, size, src_id, total, strength, seed, model) -> Video:
         if strength is not None and not (0.0 < float(strength) <= 1.0):
             raise InvalidRequest(f"strength must be in (0, 1]. Got {strength}.", param="strength")
         model_name = model
@@ -282,7 +285,7 @@ class Vitascope:
         self._check_caps(entry, name=name, mode=kind, w=w, h=h, seconds=total, has_image=False, characters=[])
         params = {"seed": _seed(seed), "width": w, "height": h, "gen_seconds": secs, "source": key, "strength": float(strength) if strength else 0.6}
         shown = total if float(total).is_integer() else round(total, 2)
-        return self._insert(owner=owner, kind=kind, model=entry.name, model_requested=model or name, prompt=prompt, seconds=int(shown) if float(shown).is_integer() else shown, size=f"{w}x{h}", params=params, remixed_from=src_id if kind == "remix" else None)
+        return self._insert(vid=vid, owner=owner, kind=kind, model=entry.name, model_requested=model or name, prompt=prompt, seconds=int(shown) if float(shown).is_integer() else shown, size=f"{w}x{h}", params=params, remixed_from=src_id if kind == "remix" else None)
 
     def get_video(self, *, owner: str | None, video_id: str) -> Video:
         return self._owned_video(owner, video_id)
@@ -361,6 +364,10 @@ class Vitascope:
         for alias, target in self.registry.aliases().items():
             out.append({"id": alias, "object": "model", "created": 0, "owned_by": "vitascope", "alias_of": target})
         return out
+
+
+def _new_video_id() -> str:
+    return "video_" + secrets.token_hex(16)
 
 
 def _seed(seed: int | None) -> int:
