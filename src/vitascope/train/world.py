@@ -46,6 +46,7 @@ class TrainConfig:
     device: str = "auto"
     caption_dropout: float = 0.1
     object_weight: float = 8.0  # extra loss weight on object pixels (and their rim)
+    low_t: float = 0.3  # share of training times drawn uniformly from the noisiest quarter
     resume_from: str | None = None  # a compact resume file (`save_resume`), used when run_dir has no checkpoint
     ema_from: str | None = None  # EMA weights to start from with resume_from (the shipped weights)
 
@@ -99,9 +100,9 @@ def make_batch(cfg: TrainConfig, net_cfg: WorldNetConfig, step: int) -> Batch:
     return Batch(video, audio, weight_v, weight_a, ctx_mask, tokens, token_mask)
 
 
-def loss_fn(net: WorldNet, b: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
+def loss_fn(net: WorldNet, b: Batch, gen: torch.Generator, low_t: float = 0.3) -> tuple[torch.Tensor, dict]:
     B = b.video.shape[0]
-    t = flow.sample_t(B, gen).to(b.video.device)
+    t = flow.sample_t(B, gen, low=low_t).to(b.video.device)
     nv = torch.randn(b.video.shape, generator=gen).to(b.video.device)
     na = torch.randn(b.audio.shape, generator=gen).to(b.video.device)
     xv, xa = flow.interpolate(b.video, nv, t), flow.interpolate(b.audio, na, t)
@@ -180,7 +181,7 @@ def train(
             g["lr"] = lr
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # noise per step: a resumed run is the same run
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss, parts = loss_fn(net, b, gen)
+            loss, parts = loss_fn(net, b, gen, cfg.low_t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0))
