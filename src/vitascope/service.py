@@ -150,6 +150,8 @@ class Vitascope:
     def _check_caps(self, entry, *, name: str, mode: str, w: int, h: int, seconds: float, has_image: bool, characters: list[str]):
         try:
             check_request(entry.capabilities, model=name, mode=mode, width=w, height=h, seconds=seconds, has_image=has_image, characters=characters)
+            if entry.check is not None:
+                entry.check(w, h, seconds)
         except ModelError as e:
             raise InvalidRequest(e.message, param=e.param) from None
 

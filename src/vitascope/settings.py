@@ -28,10 +28,26 @@ class Settings(BaseSettings):
     stale_after_s: float = Field(default=60.0, description="A running job silent this long is re-queued.")
     output_fps: int = Field(default=24, description="Frame rate of the delivered MP4.")
     auth: bool = Field(default=True, description="Require a bearer API key on /v1.")
+    models_dir: Path | None = Field(default=None, description="Where open-weight model directories live (<models_dir>/<model name>); default <home>/models.")
+    device: str = Field(default="auto", description="Device of the open-weight models: auto (CUDA when present), cuda, cuda:1, cpu.")
+    gpu_dtype: str = Field(default="bfloat16", pattern="^(bfloat16|float16|float32)$", description="Weights and compute dtype of open-weight models on CUDA.")
+    gpu_attention: str = Field(default="auto", description="Attention backend: auto (FlashAttention 3 or 2 when installed, else PyTorch SDPA), native, flash, _flash_3, sage.")
+    gpu_cfg_batch: bool = Field(default=True, description="Run the prompt's and the negative prompt's passes as one batch.")
+    gpu_compile: bool = Field(default=True, description="torch.compile the transformer's repeated blocks (CUDA; the first job compiles).")
+    gpu_vae_tiling: bool = Field(default=True, description="Decode video in tiles to save memory.")
+    gpu_fp8: bool = Field(default=False, description="FP8 weights and activations through torchao (compute capability 8.9+).")
+    gpu_step_cache: float = Field(default=0.0, ge=0.0, le=1.0, description="First-block step cache threshold; 0 is off, 0.05-0.1 is faster at some cost in detail.")
+    gpu_offload: str = Field(default="auto", pattern="^(auto|none|model|group)$", description="Memory mode: auto (by free GPU memory), none, model (CPU offload per component), group (layer groups streamed in).")
+    batch_wait_s: float = Field(default=0.5, ge=0.0, le=60.0, description="How long a batchable job waits for alike jobs to join its run.")
+    max_batch: int = Field(default=4, ge=1, le=64, description="Most jobs of one model and the same settings denoised together.")
 
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'vitascope.db'}"
+
+    @property
+    def open_models_dir(self) -> Path:
+        return self.models_dir or self.home / "models"
 
     @property
     def blob_dir(self) -> Path:

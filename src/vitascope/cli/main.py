@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import shutil
 import sys
 import threading
@@ -85,6 +87,10 @@ def serve(
 
     from vitascope.api.app import create_app
 
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+    logging.getLogger("vitascope").addHandler(handler)
+    logging.getLogger("vitascope").setLevel(logging.INFO)
     uvicorn.run(create_app(_vs()), host=host, port=port, log_level="info")
 
 

@@ -133,11 +133,64 @@ class Engine:
                 continue
             with self._lock:
                 self._running.add(vid)
+            batch = [vid]
             try:
-                self.run(vid)
+                batch = self._gather(vid)
+                if len(batch) > 1:
+                    self.run_batch(batch)
+                else:
+                    self.run(vid)
             finally:
                 with self._lock:
-                    self._running.discard(vid)
+                    self._running.difference_update(batch)
+
+    def _gather(self, vid: str) -> list[str]:
+        """`vid` and, when its model can batch, queued jobs alike enough to share its denoising run
+        (same model, size, frames, steps), claimed the same conditional way."""
+        if self.settings.max_batch < 2:
+            return [vid]
+        with self.db.session() as s:
+            v = s.get(Video, vid)
+            params, model_name, prompt, kind = dict(v.params), v.model, v.prompt or "", v.kind
+        try:
+            backend = self.registry.get(model_name)
+            key_of = getattr(backend, "batch_key", None)
+            if key_of is None or kind != "create" or params.get("image"):
+                return [vid]
+            key = key_of(self._request(params, prompt, kind))
+        except Exception:
+            return [vid]  # run() reports whatever is wrong with this job
+        if key is None:
+            return [vid]
+        batch = [vid]
+        deadline = time.time() + self.settings.batch_wait_s
+        while len(batch) < self.settings.max_batch:
+            with self.db.session() as s:
+                rows = s.execute(
+                    select(Video.id, Video.params, Video.prompt)
+                    .where(Video.status == "queued", Video.deleted == 0, Video.model == model_name, Video.kind == "create")
+                    .order_by(Video.seq)
+                    .limit(64)
+                ).all()
+            for rid, rparams, rprompt in rows:
+                if len(batch) >= self.settings.max_batch:
+                    break
+                if rparams.get("image") or key_of(self._request(dict(rparams), rprompt or "", "create")) != key:
+                    continue
+                with self.db.session.begin() as s:
+                    res = s.execute(
+                        update(Video)
+                        .where(Video.id == rid, Video.status == "queued")
+                        .values(status="in_progress", worker=self.worker_id, heartbeat_at=time.time(), attempts=Video.attempts + 1, progress=0)
+                    )
+                if res.rowcount == 1:
+                    batch.append(rid)
+                    with self._lock:
+                        self._running.add(rid)
+            if len(batch) >= self.settings.max_batch or time.time() >= deadline or self._stop.is_set():
+                break
+            time.sleep(0.05)
+        return batch
 
     def _heartbeat(self) -> None:
         last_recover = time.time()
@@ -155,25 +208,38 @@ class Engine:
                 log.exception("heartbeat failed")
 
     # --- one job ------------------------------------------------------------------------------
-    def run(self, vid: str) -> None:
-        with self.db.session() as s:
-            v = s.get(Video, vid)
-            params, model_name, prompt, kind = dict(v.params), v.model, v.prompt or "", v.kind
-        state = {"last": 0.0, "progress": 0}
+    def _progress(self, vid: str, on_cancel=None):
+        """A progress callback for `vid` that stops the job (raises Cancelled) once it is deleted;
+        with `on_cancel`, it reports the cancellation instead (a batch runs on for the others)."""
+        state = {"last": 0.0, "cancelled": False}
 
         def progress(f: float) -> None:
             t = time.time()
             pct = int(min(max(f, 0.0), 1.0) * 90)  # the last 10% are encoding and storing
-            if t - state["last"] < 0.25 and pct < 90:
+            if state["cancelled"] or (t - state["last"] < 0.25 and pct < 90):
                 return
             state["last"] = t
             with self.db.session.begin() as s:
                 row = s.get(Video, vid)
-                if row is None or row.deleted or row.worker != self.worker_id:
-                    raise Cancelled()
-                if pct > row.progress:
+                gone = row is None or row.deleted or row.worker != self.worker_id
+                if not gone and pct > row.progress:
                     row.progress = pct
+            if gone:
+                state["cancelled"] = True
+                if on_cancel is None:
+                    raise Cancelled()
+                on_cancel(vid)
 
+        return progress
+
+    def _load(self, vid: str):
+        with self.db.session() as s:
+            v = s.get(Video, vid)
+            return dict(v.params), v.model, v.prompt or "", v.kind
+
+    def run(self, vid: str) -> None:
+        params, model_name, prompt, kind = self._load(vid)
+        progress = self._progress(vid)
         try:
             backend = self.registry.get(model_name)
             req = self._request(params, prompt, kind)
@@ -190,6 +256,44 @@ class Engine:
             log.exception("job %s failed", vid)
             self._finish(vid, status="failed", error={"code": "generation_failed", "message": f"{type(e).__name__}: {e}"})
 
+    def run_batch(self, vids: list[str]) -> None:
+        """Jobs that share one denoising run. A deleted one is dropped from the results; if the
+        run fails as a batch (out of memory, say), each job runs again on its own."""
+        loaded = [self._load(v) for v in vids]
+        cancelled: set[str] = set()
+
+        def on_cancel(vid: str) -> None:
+            cancelled.add(vid)
+            if cancelled >= set(vids):
+                raise Cancelled()
+
+        try:
+            backend = self.registry.get(loaded[0][1])
+            reqs = [self._request(params, prompt, kind) for params, _, prompt, kind in loaded]
+            progresses = [self._progress(v, on_cancel) for v in vids]
+            results = backend.generate_batch(reqs, progresses)
+            log.info("jobs %s ran as one batch of %d", ", ".join(vids), len(vids))
+        except Cancelled:
+            for v in vids:
+                self.blobs.delete_prefix(f"videos/{v}")
+            return
+        except Exception as e:
+            log.warning("a batch of %d jobs failed (%s: %s); running them one at a time", len(vids), type(e).__name__, e)
+            for v in vids:
+                if v not in cancelled:
+                    self.run(v)
+            return
+        for v, (params, *_), result in zip(vids, loaded, results):
+            if v in cancelled:
+                self.blobs.delete_prefix(f"videos/{v}")
+                continue
+            try:
+                self._store_outputs(v, result, params)
+                self._finish(v, status="completed")
+            except Exception as e:
+                log.exception("storing job %s failed", v)
+                self._finish(v, status="failed", error={"code": "generation_failed", "message": f"{type(e).__name__}: {e}"})
+
     def _request(self, params: dict, prompt: str, kind: str) -> GenerationRequest:
         req = GenerationRequest(
             prompt=prompt,
@@ -200,6 +304,7 @@ class Engine:
             strength=float(params.get("strength", 0.6)),
             mode=kind,
             characters=list(params.get("characters", [])),
+            preset=params.get("model_requested"),
         )
         if params.get("image"):
             req.image = media.load_image(self.blobs.get(params["image"]), max_pixels=self.settings.max_image_pixels)

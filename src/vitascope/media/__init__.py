@@ -192,3 +192,10 @@ def fit(frames: np.ndarray, height: int, width: int) -> np.ndarray:
         im = Image.fromarray(fr[i]).resize((nw, nh), Image.BILINEAR)
         out[i] = np.asarray(im)[top : top + height, left : left + width]
     return out[0] if single else out
+
+
+def retime(frames: np.ndarray, fps: float, to_fps: float) -> np.ndarray:
+    """Frames (T, H, W, 3) at `fps` resampled to `to_fps` by nearest frame, same duration."""
+    n = max(1, int(round(len(frames) / fps * to_fps)))
+    idx = np.minimum((np.arange(n) * fps / to_fps).round().astype(int), len(frames) - 1)
+    return frames[idx]

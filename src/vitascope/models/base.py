@@ -55,6 +55,7 @@ class GenerationRequest:
     strength: float = 0.6  # remix/edit: how much of the source is re-noised
     mode: str = "create"  # create | remix | edit | extend
     characters: list[str] = field(default_factory=list)
+    preset: str | None = None  # the model name the request used (sora-2, sora-2-pro): picks a preset
 
 
 @dataclass
@@ -88,6 +89,7 @@ class Entry:
     description: str
     capabilities: Capabilities
     available: Callable[[], tuple[bool, str]]
+    check: Callable[[int, int, float], None] | None = None  # (width, height, seconds): raises ModelError
 
 
 class Registry:

@@ -38,9 +38,54 @@ def register_world(reg: Registry, settings: Settings) -> None:
         )
 
 
+def register_open_models(reg: Registry, settings: Settings) -> None:
+    """Wan and LTX through diffusers. Listing them needs neither diffusers nor their weights; a
+    request for one whose weights are absent is a 400 that says where they were looked for."""
+    from vitascope.models.open_weights import mapping
+    from vitascope.models.open_weights.backend import DiffusersModel, locate
+    from vitascope.models.open_weights.specs import OPEN_MODELS
+    from vitascope.models.open_weights.speed import Speed
+
+    speed = Speed(
+        dtype=settings.gpu_dtype,
+        attention=settings.gpu_attention,
+        cfg_batch=settings.gpu_cfg_batch,
+        compile=settings.gpu_compile,
+        vae_tiling=settings.gpu_vae_tiling,
+        fp8=settings.gpu_fp8,
+        step_cache=settings.gpu_step_cache,
+        offload=settings.gpu_offload,
+        max_batch=settings.max_batch,
+    )
+    models_dir = settings.open_models_dir
+    for spec in OPEN_MODELS:
+
+        def available(spec=spec) -> tuple[bool, str]:
+            path, where = locate(spec, models_dir)
+            return path is not None, where
+
+        def check(width: int, height: int, seconds: float, spec=spec) -> None:
+            path, _ = locate(spec, models_dir)
+            s = spec.with_overrides(path) if path else spec
+            mapping.check_size(s, width, height)
+            mapping.frames_for(s, seconds)
+
+        reg.add(
+            Entry(
+                name=spec.name,
+                factory=lambda spec=spec: DiffusersModel(spec, models_dir, speed, settings.device),
+                description=spec.description,
+                capabilities=spec.capabilities,
+                available=available,
+                check=check,
+            )
+        )
+
+
 def default_registry(settings: Settings) -> Registry:
     reg = Registry()
     register_world(reg, settings)
+    register_open_models(reg, settings)
     for alias in SORA_ALIASES:
         reg.alias(alias, settings.default_model)
     return reg

@@ -119,7 +119,7 @@ class WorldModel:
         env = np.zeros((0, N_BANDS), np.float32)
         source_frames = source_env = None
         if req.video is not None:
-            source_frames = _retime(media.fit(req.video, H, W), req.video_fps or FPS, FPS)
+            source_frames = media.retime(media.fit(req.video, H, W), req.video_fps or FPS, FPS)
             src_audio = req.audio if req.audio is not None else np.zeros(int(len(req.video) / (req.video_fps or FPS) * SAMPLE_RATE), np.float32)
             source_env = _fit_len(analyze(src_audio, req.audio_rate or SAMPLE_RATE), len(source_frames) * E)
         if req.mode == "extend":
@@ -183,12 +183,6 @@ def _plan(have: int, total: int) -> list[tuple[int, int]]:
 
 def _to_video(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float() / 127.5 - 1  # (3, T, H, W)
-
-
-def _retime(frames: np.ndarray, fps: float, to_fps: float) -> np.ndarray:
-    n = max(1, int(round(len(frames) / fps * to_fps)))
-    idx = np.minimum((np.arange(n) * fps / to_fps).round().astype(int), len(frames) - 1)
-    return frames[idx]
 
 
 def _fit_len(env: np.ndarray, n: int) -> np.ndarray:
