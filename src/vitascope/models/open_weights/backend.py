@@ -90,8 +90,21 @@ class DiffusersModel:
         if path is None:
             raise ModelError(f"Model '{self.name}' is not available: {where}.", param="model", code="model_not_available")
         self.spec = self.spec.with_overrides(path)
-        dtype = torch_dtype(self.speed.dtype, self.device)
-        pipe = DiffusionPipeline.from_pretrained(str(path), dtype=dtype)
+        pipe = DiffusionPipeline.from_pretrained(str(path), dtype=torch_dtype(self.speed.dtype, self.device))
+        self._prepare(pipe)
+        log.info("loaded %s from %s: %s", self.name, path, self.applied)
+        return pipe
+
+    @classmethod
+    def from_pipeline(cls, spec: OpenModel, pipe, speed: Speed | None = None, device: str = "auto") -> "DiffusersModel":
+        """A backend around a pipeline already in memory (the benchmark's random full-size models)."""
+        m = cls(spec, Path("/nonexistent"), speed, device)
+        m._prepare(pipe)
+        m.available = lambda: (True, "in memory")  # type: ignore[method-assign]
+        m.plan = lambda req: mapping.plan(m.spec, width=req.width, height=req.height, seconds=req.seconds, seed=req.seed, requested_model=req.preset)  # type: ignore[method-assign]
+        return m
+
+    def _prepare(self, pipe) -> None:
         pipe.set_progress_bar_config(disable=True)
         self.applied = apply(pipe, self.speed, self.device)
         if self.speed.cfg_batch and self.spec.family == "wan":  # LTX pipelines batch the two passes already
@@ -99,8 +112,6 @@ class DiffusersModel:
                 if getattr(pipe, name, None) is not None:
                     self._batchers.append(CFGBatcher(getattr(pipe, name)).install())
         self._pipes["base"] = pipe
-        log.info("loaded %s from %s: %s", self.name, path, self.applied)
-        return pipe
 
     def pipeline(self, job: str):
         """The pipeline for `job` (t2v, i2v, v2v, cond), sharing the loaded components."""

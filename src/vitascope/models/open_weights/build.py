@@ -82,8 +82,19 @@ def build(config: dict, *, seed: int = 0, dtype: torch.dtype | None = None, devi
             comps[name] = None if spec is None else build_component(spec, seed + i)
     pipe = _class(config["pipeline"])(**comps, **config.get("pipeline_kwargs", {}))
     if dtype is not None:
-        pipe.to(dtype=dtype)
+        for c in comps.values():
+            if isinstance(c, torch.nn.Module):
+                _cast(c, dtype)
     return pipe
+
+
+def _cast(module: torch.nn.Module, dtype: torch.dtype) -> None:
+    """Cast as `from_pretrained(dtype=...)` does: the modules a model keeps in float32 stay so."""
+    torch.nn.Module.to(module, dtype)  # diffusers' own `to` warns about exactly what is done next
+    keep = getattr(module, "_keep_in_fp32_modules", None) or []
+    for name, sub in module.named_modules():
+        if any(k in name.split(".") for k in keep):
+            torch.nn.Module.to(sub, torch.float32)
 
 
 def save_tiny(name: str, out_dir: str | Path, *, seed: int = 0) -> Path:
