@@ -17,7 +17,7 @@ import torch
 from vitascope import media
 from vitascope.models import flow, text
 from vitascope.models.base import Capabilities, GenerationRequest, GenerationResult, Progress
-from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig
+from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
 from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, vocode
 from vitascope.world.sound import analyze
 
@@ -73,7 +73,7 @@ class WorldModel:
         cfg = WorldNetConfig.from_dict(json.loads(meta["config"]))
         net = WorldNet(cfg)
         state = {k: v.float() for k, v in load_file(str(path)).items()}
-        net.load_state_dict(state)
+        load_weights(net, state)
         return cls(name, net, **kw)
 
     @classmethod

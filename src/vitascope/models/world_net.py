@@ -206,6 +206,10 @@ class WorldNet(nn.Module):
         self.v_out = nn.Conv3d(c0, 3 * pt * ph * pw, 1)
         self.a_out_norm = group_norm(c0)
         self.a_out = nn.Conv1d(c0, cfg.audio_bands * a_per_step, 1)
+        # a learned input scale per flow time, for video and audio: at t near 0 the input is noise
+        # and the best data estimate ignores it, which convolutions fed through residual paths find
+        # hard to learn on their own (registered last so the other weights draw the same numbers)
+        self.in_gate = nn.Linear(cfg.cond_dim, 2)
         self.initialize_weights()
 
     def initialize_weights(self):
@@ -222,7 +226,7 @@ class WorldNet(nn.Module):
                 nn.init.zeros_(m.mod.bias)
             if isinstance(m, (CrossAttention, JointAttention)):
                 nn.init.zeros_(m.out.weight)
-        for m in (self.v_out, self.a_out):
+        for m in (self.v_out, self.a_out, self.in_gate):  # in_gate at zero: the gate starts open (1)
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
 
@@ -263,7 +267,9 @@ class WorldNet(nn.Module):
             raise ValueError(f"video must have T % {pt * 4} == 0, H % {ph * 4} == 0, W % {pw * 4} == 0. Got {tuple(video.shape)}.")
         # unit-variance inputs at every t (EDM's c_in), for data of std ~0.5 and unit noise
         c_in = (1.0 / torch.sqrt((t * 0.5) ** 2 + (1 - t) ** 2)).to(video.dtype)  # (B,)
-        video, audio = video * c_in.view(B, 1, 1, 1, 1), audio * c_in.view(B, 1, 1)
+        gate = 1 + self.in_gate(timestep_embedding(t, self.cfg.cond_dim)).to(video.dtype)  # (B, 2)
+        video = video * (c_in * gate[:, 0]).view(B, 1, 1, 1, 1)
+        audio = audio * (c_in * gate[:, 1]).view(B, 1, 1)
         m_v = ctx_mask[:, :, :, None, None].expand(B, 1, T, H, W)
         v = self.v_in(self.patchify(torch.cat([video, ctx_video * m_v, m_v], dim=1)))  # (B, c0, T', H', W')
         m_a = ctx_mask.repeat_interleave(self.cfg.env_per_frame, dim=2)  # (B, 1, T*E)
@@ -293,3 +299,16 @@ class WorldNet(nn.Module):
         v = self.v_out(F.silu(self.v_out_norm(v)))
         a = self.a_out(F.silu(self.a_out_norm(a)))
         return self.unpatchify(v, 3), self.audio_unsteps(a, self.cfg.audio_bands)
+
+
+LATER_KEYS = ("in_gate.",)  # parameters added after weights were first shipped; they start at their init
+
+
+def load_weights(net: WorldNet, state: dict[str, torch.Tensor]) -> list[str]:
+    """Load `state` into `net`, allowing only parameters added since (LATER_KEYS) to be missing;
+    returns the names that kept their initial values."""
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    bad = [k for k in missing if not k.startswith(LATER_KEYS)]
+    if bad or unexpected:
+        raise ValueError(f"weights do not fit WorldNet: missing {bad}, unexpected {unexpected}")
+    return list(missing)

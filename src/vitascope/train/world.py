@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from vitascope.models import flow, text
-from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig
+from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
 from vitascope.world import ENV_RATE, amp_to_feature, simulate
 
 # (height, width) at which the model is trained, with their shares of batches
@@ -153,11 +153,14 @@ def train(
     ckpt_path = run_dir / "ckpt.pt"
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        net.load_state_dict(ck["model"])
-        ema.load_state_dict(ck["ema"])
-        opt.load_state_dict(ck["opt"])
+        added = load_weights(net, ck["model"])
+        load_weights(ema, ck["ema"])
         step = start = ck["step"]
-        start = ck.get("warm_start", 0)
+        if added:  # the architecture grew: the optimizer starts fresh and warms up again
+            start = step
+        else:
+            opt.load_state_dict(ck["opt"])
+            start = ck.get("warm_start", 0)
     elif cfg.resume_from:
         # a new machine: weights and step from the committed resume file; the optimizer starts
         # fresh and warms up again from here
@@ -236,5 +239,5 @@ def load_resume(net: WorldNet, path: str | Path) -> int:
         meta = f.metadata() or {}
     if WorldNetConfig.from_dict(json.loads(meta["config"])) != net.cfg:
         raise ValueError(f"{path} holds weights of another configuration: {meta['config']}")
-    net.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+    load_weights(net, {k: v.float() for k, v in load_file(str(path)).items()})
     return int(meta.get("step", 0))
