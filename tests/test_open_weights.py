@@ -230,7 +230,7 @@ def test_concurrent_jobs_of_one_model_share_a_denoising_run(open_server):
 def test_bad_open_model_requests_are_clear_400s(open_server, tmp_path):
     client = make_client(open_server, "open")
     with pytest.raises(openai.BadRequestError) as e:
-        client.videos.create(model="wan2.1-t2v-1.3b", prompt="x", size="2048x256")
+        client.videos.create(model="wan2.1-t2v-1.3b", prompt="x", size="1600x200")
     assert e.value.body["param"] == "size" and "none is within" in e.value.body["message"]
     with pytest.raises(openai.BadRequestError) as e:
         client.videos.create(model="wan2.1-t2v-1.3b", prompt="x", input_reference=("a.png", b"\x89PNG", "image/png"))
@@ -253,3 +253,18 @@ def test_absent_weights_are_a_400_naming_the_directory(tmp_path):
         assert listed["ltx-2"].model_extra["available"] is False
     finally:
         srv.stop()
+
+
+def test_out_of_memory_fails_the_job_clearly_and_the_model_lives_on(models_dir):
+    import torch
+
+    m = DiffusersModel(BY_NAME["wan2.1-t2v-1.3b"], models_dir)
+    req = GenerationRequest(prompt="a red ball", seconds=2, width=1280, height=720, seed=1)
+
+    def exhausted(f: float) -> None:  # raised where the allocator raises it: inside the denoising loop
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    with pytest.raises(ModelError) as e:
+        m.generate(req, exhausted)
+    assert e.value.code == "gpu_out_of_memory" and "64x32, 17 frames" in e.value.message and "VITASCOPE_GPU_OFFLOAD" in e.value.message
+    assert len(m.generate(req, nothing).frames) == 17
