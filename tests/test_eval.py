@@ -30,3 +30,26 @@ def test_eval_prompts_use_held_out_words():
     assert len(set(prompts)) == 12
     # fixed: the same cases every run, so numbers are comparable between checkpoints
     assert [p for _, _, p, _ in eval_cases(3)] == [p for _, _, p, _ in eval_cases(3)]
+
+
+def test_extension_eval_builds_long_clips_and_scores_both_ends():
+    from vitascope.eval import evaluate_extension
+
+    first, last = evaluate_extension(None, None, 3)
+    assert first.overall > 0.8 and last.overall > 0.7  # the simulator keeps its scene for 20 s
+    m = WorldModel.random("t", "world-tiny", steps=2, guidance=1.0)
+    lengths = []
+
+    def gen(prompt, seed, w, h, seconds):
+        r = m.generate(GenerationRequest(prompt=prompt, seconds=seconds, width=w, height=h, seed=seed), lambda f: None)
+        return r.frames, r.fps, r.audio, r.sample_rate
+
+    def extend(prompt, seed, frames, fps, audio, rate, seconds):
+        req = GenerationRequest(prompt=prompt, seconds=seconds, width=1280, height=720, seed=seed, mode="extend", video=frames, video_fps=fps, audio=audio, audio_rate=rate)
+        r = m.generate(req, lambda f: None)
+        lengths.append(len(r.frames) / r.fps)
+        return r.frames, r.fps, r.audio, r.sample_rate
+
+    a, b = evaluate_extension(gen, extend, 1, total=12.0)
+    assert lengths == [8.0, 12.0]
+    assert sum(a.total.values()) == sum(b.total.values()) > 0

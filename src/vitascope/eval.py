@@ -118,6 +118,37 @@ def evaluate(generate: Generate | None, n: int = 30, seconds: float = 4.0, eval_
     return score
 
 
+def _score_clip(tmp: Path, scene: Scene, frames, fps, audio, rate, size: tuple[int, int], score: Score) -> None:
+    path = tmp / "clip.mp4"  # through the platform's own encoder and back
+    media.encode_mp4(path, frames, fps, audio, rate, size=size, out_fps=int(round(fps)))
+    d = media.decode(path)
+    score_reading(scene, measure(d.frames, d.fps, d.audio, d.sample_rate or rate), score)
+
+
+def evaluate_extension(generate: Generate | None, extend: Callable | None, n: int = 12, total: float = 20.0, window: float = 4.0, progress=None) -> tuple[Score, Score]:
+    """Consistency of long clips built from extensions: a `window`-second clip from the prompt,
+    extended `window` seconds at a time to `total`; the first and the last `window` seconds are
+    scored against the prompt's scene. extend(prompt, seed, frames, fps, audio, rate, seconds)
+    -> the longer clip. None for both scores the simulator's own long clips (the ceiling)."""
+    first, last = Score(), Score()
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, (seed, scene, prompt, (w, h)) in enumerate(eval_cases(n)):
+            ew, eh = w // 4 // 2 * 2, h // 4 // 2 * 2
+            if generate is None:
+                s = simulate(seed, height=eh, width=ew, seconds=total, scene=scene)
+                frames, fps, audio, rate = s.frames, s.fps, s.waveform(), 16000
+            else:
+                frames, fps, audio, rate = generate(prompt, seed, w, h, window)
+                while len(frames) / fps < total - 1e-6:
+                    frames, fps, audio, rate = extend(prompt, seed + len(frames), frames, fps, audio, rate, min(window, total - len(frames) / fps))
+            nf, na = int(round(window * fps)), int(round(window * rate))
+            _score_clip(Path(tmp), scene, frames[:nf], fps, audio[:na], rate, (ew, eh), first)
+            _score_clip(Path(tmp), scene, frames[-nf:], fps, audio[len(audio) - int(round(len(frames[-nf:]) / fps * rate)) :], rate, (ew, eh), last)
+            if progress:
+                progress(k + 1, n)
+    return first, last
+
+
 def table(rows: dict[str, Score]) -> str:
     names = list(rows)
     lines = ["| attribute | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]

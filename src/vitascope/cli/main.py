@@ -230,6 +230,7 @@ def eval_cmd(
     n: Annotated[int, typer.Option(help="Held-out prompts.")] = 30,
     steps: Annotated[Optional[int], typer.Option(help="Sampling steps (default: the model's).")] = None,
     ceiling: Annotated[bool, typer.Option(help="Also score the simulator's own clips: the measurement's ceiling.")] = True,
+    extension: Annotated[bool, typer.Option(help="Instead: 20-second clips built from 4-second extensions, first 4 s against last 4 s.")] = False,
 ) -> None:
     """Prompt adherence per attribute and audio-video sync on held-out prompts, from pixels and sound."""
     from vitascope.eval import evaluate, table
@@ -244,7 +245,26 @@ def eval_cmd(
         r = backend.generate(GenerationRequest(prompt=prompt, seconds=seconds, width=w, height=h, seed=seed), lambda f: None)
         return r.frames, r.fps, r.audio, r.sample_rate
 
+    def extend(prompt, seed, frames, fps, audio, rate, seconds):
+        req = GenerationRequest(prompt=prompt, seconds=seconds, width=1280, height=720, seed=seed, mode="extend", video=frames, video_fps=fps, audio=audio, audio_rate=rate)
+        r = backend.generate(req, lambda f: None)
+        return r.frames, r.fps, r.audio, r.sample_rate
+
     rows = {}
+    if extension:
+        from vitascope.eval import evaluate_extension
+
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as bar:
+            if ceiling:
+                t = bar.add_task("simulator", total=n)
+                a, b = evaluate_extension(None, None, n, progress=lambda k, total: bar.update(t, completed=k))
+                rows["simulator: first 4 s"], rows["simulator: last 4 s"] = a, b
+            t = bar.add_task(model, total=n)
+            a, b = evaluate_extension(generate, extend, n, progress=lambda k, total: bar.update(t, completed=k))
+            rows[f"{model}: first 4 s"], rows[f"{model}: last 4 s"] = a, b
+        print(table(rows))
+        print(f"\nlast 4 s minus first 4 s, all attributes: {100 * (b.overall - a.overall):+.1f} points")
+        return
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as bar:
         if ceiling:
             t = bar.add_task("simulator", total=n)
