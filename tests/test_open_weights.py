@@ -98,7 +98,8 @@ def test_each_model_makes_every_kind_of_clip_it_declares(models_dir, name):
     m = DiffusersModel(BY_NAME[name], models_dir)
     assert m.available()[0]
     caps = m.capabilities
-    req = GenerationRequest(prompt="two red balls bouncing", seconds=2, width=1280, height=720, seed=3, preset="sora-2")
+    first = None if caps.text_to_video else np.full((90, 160, 3), 128, np.uint8)  # image-to-video models need a first frame
+    req = GenerationRequest(prompt="two red balls bouncing", seconds=2, width=1280, height=720, seed=3, preset="sora-2", image=first)
     seen = []
     r = m.generate(req, seen.append)
     assert r.frames.dtype == np.uint8 and r.frames.shape[1:] == (32, 64, 3)  # the tiny model's native landscape size
@@ -181,7 +182,16 @@ def wait_done(client: openai.OpenAI, vid: str, timeout: float = 120):
 @pytest.mark.parametrize("name", NAMES)
 def test_api_serves_each_open_model_at_the_size_and_length_asked(open_server, name):
     client = make_client(open_server, "open")
-    v = wait_done(client, client.videos.create(model=name, prompt="a red ball on grass", seconds="4", size="1280x720").id)
+    kw = {}
+    if not BY_NAME[name].capabilities.text_to_video:
+        with pytest.raises(openai.BadRequestError):  # text alone is refused before anything is queued
+            client.videos.create(model=name, prompt="a red ball on grass", seconds="4", size="1280x720")
+        buf = io.BytesIO()
+        from PIL import Image
+
+        Image.new("RGB", (320, 180), (40, 160, 40)).save(buf, "PNG")
+        kw["input_reference"] = ("first.png", buf.getvalue(), "image/png")
+    v = wait_done(client, client.videos.create(model=name, prompt="a red ball on grass", seconds="4", size="1280x720", **kw).id)
     assert v.status == "completed", v.error
     assert v.model == name and v.size == "1280x720" and v.seconds == "4"
     data = client.videos.download_content(v.id).read()

@@ -131,8 +131,8 @@ class Registry:
 
 def check_request(caps: Capabilities, *, model: str, mode: str, width: int, height: int, seconds: float, has_image: bool, characters: list[str]) -> None:
     """Refuse what the model cannot do, naming the parameter, before anything is queued."""
-    if mode == "create" and not caps.text_to_video:
-        raise ModelError(f"Model '{model}' cannot generate from text alone.", param="model")
+    if mode == "create" and not caps.text_to_video and not has_image:
+        raise ModelError(f"Model '{model}' cannot generate from text alone; give it a first frame as input_reference.", param="input_reference")
     if has_image and not caps.image_to_video:
         raise ModelError(f"Model '{model}' does not support input_reference (image-to-video).", param="input_reference")
     if mode in ("remix", "edit") and not caps.remix:

@@ -192,8 +192,10 @@ class CFGBatcher:
             if hs is hidden_states and ts is timestep and self._same(encoder_hidden_states, self.uncond):
                 return (out,)
         if self._same(encoder_hidden_states, self.cond):
-            both = lambda x: torch.cat([x, x]) if isinstance(x, torch.Tensor) else x  # noqa: E731
-            out = self.inner(both(hidden_states), both(timestep), torch.cat([self.cond, self.uncond]), **kwargs)[0]
+            B = hidden_states.shape[0]
+            both = lambda x: torch.cat([x, x]) if isinstance(x, torch.Tensor) and x.dim() and x.shape[0] == B else x  # noqa: E731
+            kw = {k: both(v) for k, v in kwargs.items()}  # per-sample inputs shared by both passes (image embeddings)
+            out = self.inner(both(hidden_states), both(timestep), torch.cat([self.cond, self.uncond]), **kw)[0]
             c, u = out.chunk(2)
             self._pending = (hidden_states, timestep, u)
             self.batched_calls += 1
