@@ -55,11 +55,13 @@ class TrainConfig:
 class Batch:
     video: torch.Tensor  # (B, 3, T, H, W)
     audio: torch.Tensor  # (B, A, T*E)
-    weight_v: torch.Tensor  # (B, 1, T, H, W)
-    weight_a: torch.Tensor  # (B, 1, T*E)
+    free_v: torch.Tensor  # (B, 1, T, 1, 1): 1 on frames to generate, 0 on context frames
+    free_a: torch.Tensor  # (B, 1, T*E)
     ctx_mask: torch.Tensor  # (B, 1, T)
     tokens: torch.Tensor
     token_mask: torch.Tensor
+    obj_v: torch.Tensor  # (B, 1, T, H, W): object pixels and their rim
+    loud_a: torch.Tensor  # (B, 1, T*E): steps with any sound
 
 
 def make_batch(cfg: TrainConfig, net_cfg: WorldNetConfig, step: int) -> Batch:
@@ -91,26 +93,35 @@ def make_batch(cfg: TrainConfig, net_cfg: WorldNetConfig, step: int) -> Batch:
     obj = F.max_pool3d(obj, (1, 3, 3), stride=1, padding=(0, 1, 1))  # the rim of an object matters too
     ctx_mask = torch.from_numpy(np.stack(ctx))[:, None]  # (B, 1, T)
     free_v = (1 - ctx_mask)[:, :, :, None, None]
-    weight_v = (1 + cfg.object_weight * obj) * free_v
     e = net_cfg.env_per_frame
     free_a = (1 - ctx_mask).repeat_interleave(e, dim=2)
     loud = (audio > -0.8).float().amax(dim=1, keepdim=True)  # steps with any sound
-    weight_a = (1 + 4 * loud) * free_a
     tokens, token_mask = text.encode(caps)
-    return Batch(video, audio, weight_v, weight_a, ctx_mask, tokens, token_mask)
+    return Batch(video, audio, free_v, free_a, ctx_mask, tokens, token_mask, obj, loud)
 
 
-def loss_fn(net: WorldNet, b: Batch, gen: torch.Generator, low_t: float = 0.3) -> tuple[torch.Tensor, dict]:
+def detail_ramp(t: torch.Tensor) -> torch.Tensor:
+    """How much of the extra weight on objects and sound a sample at time t gets: none while the
+    clip is mostly noise (t < 0.2), all from t = 0.6. A weighted loss's best estimate is the
+    weighted mean: with object pixels weighted up where their places are still unknown, the
+    model learned to paint object colours everywhere, and drew colour blotches from noise."""
+    return ((t - 0.2) / 0.4).clamp(0, 1)
+
+
+def loss_fn(net: WorldNet, b: Batch, gen: torch.Generator, low_t: float = 0.3, object_weight: float = 8.0) -> tuple[torch.Tensor, dict]:
     B = b.video.shape[0]
     t = flow.sample_t(B, gen, low=low_t).to(b.video.device)
+    ramp = detail_ramp(t)
+    weight_v = (1 + object_weight * ramp.view(B, 1, 1, 1, 1) * b.obj_v) * b.free_v  # (B, 1, T, H, W)
+    weight_a = (1 + 4 * ramp.view(B, 1, 1) * b.loud_a) * b.free_a
     nv = torch.randn(b.video.shape, generator=gen).to(b.video.device)
     na = torch.randn(b.audio.shape, generator=gen).to(b.video.device)
     xv, xa = flow.interpolate(b.video, nv, t), flow.interpolate(b.audio, na, t)
     dv, da = net(xv, xa, t, b.tokens, b.token_mask, b.video, b.audio, b.ctx_mask)  # data predictions
     pv, pa = flow.velocity(dv.float(), xv, t), flow.velocity(da.float(), xa, t)
-    lv = (b.weight_v * (pv - (b.video - nv)) ** 2).mean() / b.weight_v.mean().clamp(min=1e-6)
-    la = (b.weight_a * (pa - (b.audio - na)) ** 2).mean() / b.weight_a.mean().clamp(min=1e-6)
-    free = b.weight_v > 0
+    lv = (weight_v * (pv - (b.video - nv)) ** 2).mean() / weight_v.mean().clamp(min=1e-6)
+    la = (weight_a * (pa - (b.audio - na)) ** 2).mean() / weight_a.mean().clamp(min=1e-6)
+    free = weight_v > 0
     x_mse = ((dv.detach().float() - b.video) ** 2)[free.expand_as(dv)].mean()  # readable progress: data error
     return lv + la, {"loss_video": lv.item(), "loss_audio": la.item(), "x_mse_video": x_mse.item()}
 
@@ -126,7 +137,7 @@ def _to(b: Batch, device: torch.device) -> Batch:
 
 
 def asdict_shallow(b: Batch):
-    return (b.video, b.audio, b.weight_v, b.weight_a, b.ctx_mask, b.tokens, b.token_mask)
+    return (b.video, b.audio, b.free_v, b.free_a, b.ctx_mask, b.tokens, b.token_mask, b.obj_v, b.loud_a)
 
 
 def train(
@@ -184,7 +195,7 @@ def train(
             g["lr"] = lr
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # noise per step: a resumed run is the same run
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss, parts = loss_fn(net, b, gen, cfg.low_t)
+            loss, parts = loss_fn(net, b, gen, cfg.low_t, cfg.object_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0))
