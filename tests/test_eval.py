@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vitascope.eval import ATTRIBUTES, eval_cases, evaluate, table
+from vitascope.eval import ATTRIBUTES, backend_calls, eval_cases, evaluate, table
 from vitascope.models.base import GenerationRequest
 from vitascope.models.world import WorldModel
 from vitascope.world.captions import COLOUR_WORDS
@@ -38,17 +38,13 @@ def test_extension_eval_builds_long_clips_and_scores_both_ends():
     first, last = evaluate_extension(None, None, 3)
     assert first.overall > 0.8 and last.overall > 0.7  # the simulator keeps its scene for 20 s
     m = WorldModel.random("t", "world-tiny", steps=2, guidance=1.0)
+    gen, ext = backend_calls(m)
     lengths = []
 
-    def gen(prompt, seed, w, h, seconds):
-        r = m.generate(GenerationRequest(prompt=prompt, seconds=seconds, width=w, height=h, seed=seed), lambda f: None)
-        return r.frames, r.fps, r.audio, r.sample_rate
-
-    def extend(prompt, seed, frames, fps, audio, rate, seconds):
-        req = GenerationRequest(prompt=prompt, seconds=seconds, width=1280, height=720, seed=seed, mode="extend", video=frames, video_fps=fps, audio=audio, audio_rate=rate)
-        r = m.generate(req, lambda f: None)
-        lengths.append(len(r.frames) / r.fps)
-        return r.frames, r.fps, r.audio, r.sample_rate
+    def extend(*args):
+        out = ext(*args)
+        lengths.append(len(out[0]) / out[1])
+        return out
 
     a, b = evaluate_extension(gen, extend, 1, total=12.0)
     assert lengths == [8.0, 12.0]

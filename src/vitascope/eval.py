@@ -97,6 +97,24 @@ def eval_cases(n: int) -> list[tuple[int, Scene, str, tuple[int, int]]]:
 Generate = Callable[[str, int, int, int, float], tuple[np.ndarray, float, np.ndarray, int]]
 
 
+def backend_calls(backend) -> tuple[Generate, Callable]:
+    """(generate, extend) for `evaluate` and `evaluate_extension`, through a backend's generate."""
+    from vitascope.models.base import GenerationRequest
+
+    def run(req):
+        r = backend.generate(req, lambda f: None)
+        return r.frames, r.fps, r.audio, r.sample_rate
+
+    def generate(prompt, seed, w, h, seconds):
+        return run(GenerationRequest(prompt=prompt, seconds=seconds, width=w, height=h, seed=seed))
+
+    def extend(prompt, seed, frames, fps, audio, rate, seconds):
+        h, w = frames.shape[1:3]
+        return run(GenerationRequest(prompt=prompt, seconds=seconds, width=w, height=h, seed=seed, mode="extend", video=frames, video_fps=fps, audio=audio, audio_rate=rate))
+
+    return generate, extend
+
+
 def evaluate(generate: Generate | None, n: int = 30, seconds: float = 4.0, eval_size: tuple[int, int] | None = None, progress=None) -> Score:
     """Score n held-out prompts. generate(prompt, seed, width, height, seconds) -> (frames, fps, audio, rate);
     None scores the simulator's own clips (the measurement's ceiling)."""

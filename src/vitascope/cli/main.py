@@ -233,22 +233,14 @@ def eval_cmd(
     extension: Annotated[bool, typer.Option(help="Instead: 20-second clips built from 4-second extensions, first 4 s against last 4 s.")] = False,
 ) -> None:
     """Prompt adherence per attribute and audio-video sync on held-out prompts, from pixels and sound."""
-    from vitascope.eval import evaluate, table
-    from vitascope.models.base import GenerationRequest
+    from vitascope.eval import backend_calls, evaluate, table
 
     vs = _vs()
     backend = vs.registry.get(model)
     if steps:
         backend.steps = steps
 
-    def generate(prompt, seed, w, h, seconds):
-        r = backend.generate(GenerationRequest(prompt=prompt, seconds=seconds, width=w, height=h, seed=seed), lambda f: None)
-        return r.frames, r.fps, r.audio, r.sample_rate
-
-    def extend(prompt, seed, frames, fps, audio, rate, seconds):
-        req = GenerationRequest(prompt=prompt, seconds=seconds, width=1280, height=720, seed=seed, mode="extend", video=frames, video_fps=fps, audio=audio, audio_rate=rate)
-        r = backend.generate(req, lambda f: None)
-        return r.frames, r.fps, r.audio, r.sample_rate
+    generate, extend = backend_calls(backend)
 
     rows = {}
     if extension:

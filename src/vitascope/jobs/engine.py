@@ -110,15 +110,19 @@ class Engine:
                 vid = s.scalar(select(Video.id).where(Video.status == "queued", Video.deleted == 0).order_by(Video.seq).limit(1))
             if vid is None:
                 return None
-            with self.db.session.begin() as s:
-                res = s.execute(
-                    update(Video)
-                    .where(Video.id == vid, Video.status == "queued")
-                    .values(status="in_progress", worker=self.worker_id, heartbeat_at=time.time(), attempts=Video.attempts + 1, progress=0)
-                )
-            if res.rowcount == 1:
+            if self._take(vid):
                 return vid
         return None
+
+    def _take(self, vid: str) -> bool:
+        """Claim queued job `vid` for this worker; False if another worker got it first."""
+        with self.db.session.begin() as s:
+            res = s.execute(
+                update(Video)
+                .where(Video.id == vid, Video.status == "queued")
+                .values(status="in_progress", worker=self.worker_id, heartbeat_at=time.time(), attempts=Video.attempts + 1, progress=0)
+            )
+        return res.rowcount == 1
 
     def _work(self) -> None:
         while not self._stop.is_set():
@@ -177,13 +181,7 @@ class Engine:
                     break
                 if rparams.get("image") or key_of(self._request(dict(rparams), rprompt or "", "create")) != key:
                     continue
-                with self.db.session.begin() as s:
-                    res = s.execute(
-                        update(Video)
-                        .where(Video.id == rid, Video.status == "queued")
-                        .values(status="in_progress", worker=self.worker_id, heartbeat_at=time.time(), attempts=Video.attempts + 1, progress=0)
-                    )
-                if res.rowcount == 1:
+                if self._take(rid):
                     batch.append(rid)
                     with self._lock:
                         self._running.add(rid)
