@@ -47,6 +47,7 @@ class TrainConfig:
     caption_dropout: float = 0.1
     object_weight: float = 8.0  # extra loss weight on object pixels (and their rim)
     low_t: float = 0.3  # share of training times drawn uniformly from the noisiest quarter
+    near_zero_t: float = 0.0  # share drawn from t < 0.03, where only the prompt tells what to draw
     resume_from: str | None = None  # a compact resume file (`save_resume`), used when run_dir has no checkpoint
     ema_from: str | None = None  # EMA weights to start from with resume_from (the shipped weights)
 
@@ -108,9 +109,9 @@ def detail_ramp(t: torch.Tensor) -> torch.Tensor:
     return ((t - 0.2) / 0.4).clamp(0, 1)
 
 
-def loss_fn(net: WorldNet, b: Batch, gen: torch.Generator, low_t: float = 0.3, object_weight: float = 8.0) -> tuple[torch.Tensor, dict]:
+def loss_fn(net: WorldNet, b: Batch, gen: torch.Generator, low_t: float = 0.3, object_weight: float = 8.0, near_zero_t: float = 0.0) -> tuple[torch.Tensor, dict]:
     B = b.video.shape[0]
-    t = flow.sample_t(B, gen, low=low_t).to(b.video.device)
+    t = flow.sample_t(B, gen, low=low_t, near_zero=near_zero_t).to(b.video.device)
     ramp = detail_ramp(t)
     weight_v = (1 + object_weight * ramp.view(B, 1, 1, 1, 1) * b.obj_v) * b.free_v  # (B, 1, T, H, W)
     weight_a = (1 + 4 * ramp.view(B, 1, 1) * b.loud_a) * b.free_a
@@ -195,7 +196,7 @@ def train(
             g["lr"] = lr
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # noise per step: a resumed run is the same run
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss, parts = loss_fn(net, b, gen, cfg.low_t, cfg.object_weight)
+            loss, parts = loss_fn(net, b, gen, cfg.low_t, cfg.object_weight, cfg.near_zero_t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0))
