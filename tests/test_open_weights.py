@@ -278,3 +278,22 @@ def test_out_of_memory_fails_the_job_clearly_and_the_model_lives_on(models_dir):
         m.generate(req, exhausted)
     assert e.value.code == "gpu_out_of_memory" and "64x32, 17 frames" in e.value.message and "VITASCOPE_GPU_OFFLOAD" in e.value.message
     assert len(m.generate(req, nothing).frames) == 17
+
+
+def test_weights_in_the_hugging_face_cache_are_found(tmp_path, monkeypatch, models_dir):
+    import shutil
+
+    from vitascope.models.open_weights.backend import locate
+
+    spec = BY_NAME["ltx-video"]
+    cache = tmp_path / "hub"
+    repo = cache / ("models--" + spec.repo_id.replace("/", "--"))
+    commit = "0" * 40
+    shutil.copytree(models_dir / spec.name, repo / "snapshots" / commit)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    path, where = locate(spec, tmp_path / "empty")
+    assert path == repo / "snapshots" / commit, where
+    m = DiffusersModel(spec, tmp_path / "empty")
+    assert len(m.generate(GenerationRequest(prompt="a ball", seconds=1, width=1280, height=720, seed=0), nothing).frames) == 9

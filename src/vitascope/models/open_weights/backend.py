@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,8 @@ def locate(spec: OpenModel, models_dir: Path) -> tuple[Path | None, str]:
     try:
         from huggingface_hub import snapshot_download
 
-        cached = Path(snapshot_download(spec.repo_id, local_files_only=True))
+        # the cache directory as the environment says now (huggingface_hub reads it once, at import)
+        cached = Path(snapshot_download(spec.repo_id, local_files_only=True, cache_dir=os.environ.get("HF_HUB_CACHE")))
         if (cached / "model_index.json").is_file():
             return cached, str(cached)
     except Exception:  # not in the cache, or huggingface_hub absent
