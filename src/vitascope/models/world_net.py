@@ -49,6 +49,20 @@ WorldNet_configs = {
 }
 
 
+POS_FREQS = 4
+
+
+def coord_features(h: int, w: int, device=None) -> torch.Tensor:
+    """Sines and cosines of each patch's centre, as fractions of the frame height and width:
+    (h, w, 4 * POS_FREQS), the same for any aspect ratio."""
+    y = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) / h
+    x = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) / w
+    f = math.pi * 2.0 ** torch.arange(POS_FREQS, device=device, dtype=torch.float32)  # (F,)
+    yy = (y[:, None] * f).expand(h, POS_FREQS)[:, None].expand(h, w, POS_FREQS)
+    xx = (x[:, None] * f).expand(w, POS_FREQS)[None].expand(h, w, POS_FREQS)
+    return torch.cat([yy.sin(), yy.cos(), xx.sin(), xx.cos()], dim=-1)
+
+
 def group_norm(c: int) -> nn.GroupNorm:
     return nn.GroupNorm(min(8, c // 4) if c >= 8 else 1, c, eps=1e-5)
 
@@ -116,6 +130,9 @@ class CrossAttention(nn.Module):
         k, val = self.kv(text).chunk(2, dim=-1)  # (B, L, C) each
         k = k.view(B, -1, self.heads, C // self.heads).transpose(1, 2)  # (B, nh, L, hs)
         val = val.view(B, -1, self.heads, C // self.heads).transpose(1, 2)
+        # q and k RMS-normalised per head: without it, keys grew to norms of 300 and the softmax
+        # saturated, which starved the text pathway of gradient and the model ignored the prompt
+        q, k = F.rms_norm(q, (q.shape[-1],)), F.rms_norm(k, (k.shape[-1],))
         o = F.scaled_dot_product_attention(q, k, val, attn_mask=text_mask[:, None, None, :])  # (B, nh, N, hs)
         o = self.out(o.transpose(1, 2).reshape(B, -1, C))  # (B, N, C)
         return v + o.transpose(1, 2).view(B, C, T, H, W)
@@ -150,11 +167,12 @@ class TextEncoderHead(nn.Module):
         self.proj = nn.Linear(cfg.text_dim, cfg.cond_dim)
         layer = nn.TransformerEncoderLayer(cfg.cond_dim, cfg.heads, 2 * cfg.cond_dim, dropout=0.0, batch_first=True, norm_first=True)
         self.layers = nn.TransformerEncoder(layer, cfg.text_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(cfg.cond_dim)  # the tokens cross-attention reads, at unit scale
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor):
         x = self.layers(self.proj(tokens), src_key_padding_mask=~mask)  # (B, L, D)
         pooled = (x * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)  # (B, D)
-        return x, pooled
+        return self.norm(x), pooled
 
 
 class WorldNet(nn.Module):
@@ -210,6 +228,9 @@ class WorldNet(nn.Module):
         # and the best data estimate ignores it, which convolutions fed through residual paths find
         # hard to learn on their own (registered last so the other weights draw the same numbers)
         self.in_gate = nn.Linear(cfg.cond_dim, 2)
+        # where in the frame a patch is: from pure noise, "sky above, ground below" needs it, and
+        # zero-padded convolutions only sense it near the borders
+        self.pos = nn.Linear(4 * POS_FREQS, c0)
         self.initialize_weights()
 
     def initialize_weights(self):
@@ -226,7 +247,7 @@ class WorldNet(nn.Module):
                 nn.init.zeros_(m.mod.bias)
             if isinstance(m, (CrossAttention, JointAttention)):
                 nn.init.zeros_(m.out.weight)
-        for m in (self.v_out, self.a_out, self.in_gate):  # in_gate at zero: the gate starts open (1)
+        for m in (self.v_out, self.a_out, self.in_gate, self.pos):  # in_gate at zero: the gate starts open (1)
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
 
@@ -272,6 +293,8 @@ class WorldNet(nn.Module):
         audio = audio * (c_in * gate[:, 1]).view(B, 1, 1)
         m_v = ctx_mask[:, :, :, None, None].expand(B, 1, T, H, W)
         v = self.v_in(self.patchify(torch.cat([video, ctx_video * m_v, m_v], dim=1)))  # (B, c0, T', H', W')
+        pos = self.pos(coord_features(v.shape[3], v.shape[4], v.device).to(v.dtype))  # (H', W', c0)
+        v = v + pos.permute(2, 0, 1)[None, :, None]
         m_a = ctx_mask.repeat_interleave(self.cfg.env_per_frame, dim=2)  # (B, 1, T*E)
         a = self.a_in(self.audio_steps(torch.cat([audio, ctx_audio * m_a, m_a], dim=1)))  # (B, c0, T')
         text, pooled = self.text(text_tokens, text_mask)  # (B, L, D), (B, D)
@@ -301,7 +324,7 @@ class WorldNet(nn.Module):
         return self.unpatchify(v, 3), self.audio_unsteps(a, self.cfg.audio_bands)
 
 
-LATER_KEYS = ("in_gate.",)  # parameters added after weights were first shipped; they start at their init
+LATER_KEYS = ("in_gate.", "pos.", "text.norm.")  # parameters added after weights were first shipped; they start at their init
 
 
 def load_weights(net: WorldNet, state: dict[str, torch.Tensor]) -> list[str]:
