@@ -297,3 +297,14 @@ def test_weights_in_the_hugging_face_cache_are_found(tmp_path, monkeypatch, mode
     assert path == repo / "snapshots" / commit, where
     m = DiffusersModel(spec, tmp_path / "empty")
     assert len(m.generate(GenerationRequest(prompt="a ball", seconds=1, width=1280, height=720, seed=0), nothing).frames) == 9
+
+
+def test_an_extension_keeps_the_source_sound(models_dir):
+    m = DiffusersModel(BY_NAME["wan2.2-ti2v-5b"], models_dir)  # a silent model extending a clip that has sound
+    frames = np.full((16, 32, 64, 3), 100, np.uint8)
+    tone = np.sin(np.arange(32000) / 16000 * 2 * np.pi * 440).astype(np.float32)  # 2 s at 16 kHz
+    r = m.generate(GenerationRequest(prompt="more", seconds=1, width=1280, height=720, seed=0, mode="extend", video=frames, video_fps=8, audio=tone, audio_rate=16000), nothing)
+    assert len(r.frames) == 24
+    assert abs(len(r.audio) / r.sample_rate - 3.0) < 0.01
+    head, tail = r.audio[: 2 * r.sample_rate], r.audio[2 * r.sample_rate :]
+    assert np.abs(head).max() > 0.9 and not np.any(tail)  # the tone carried over at the new rate, then silence

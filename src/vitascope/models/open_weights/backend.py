@@ -256,14 +256,14 @@ class DiffusersModel:
                 wave = a.mean(axis=0) if a.ndim == 2 else a
                 rate = int(pipe.vocoder.config.output_sampling_rate)
                 if req.mode == "extend":
-                    wave = wave[int(round(keep_from / plan.fps * rate)) :]
-                    if req.audio is not None and req.audio_rate == rate:
-                        wave = np.concatenate([req.audio.astype(np.float32), wave])
+                    wave = wave[int(round(keep_from / plan.fps * rate)) :]  # the sound of the new frames
                 info["audio"] = "generated"
             else:
                 rate = SILENT_RATE
-                wave = np.zeros(int(round(len(clip) / plan.fps * rate)), np.float32)
+                wave = np.zeros(int(round((len(clip) - (len(prefix) if prefix is not None else 0)) / plan.fps * rate)), np.float32)
                 info["audio"] = "none: this model makes silent video"
+            if req.mode == "extend":  # the source keeps its own sound
+                wave = np.concatenate([_source_sound(req, len(prefix) / plan.fps, rate), wave])
             results.append(GenerationResult(frames=clip, fps=plan.fps, audio=wave.astype(np.float32), sample_rate=rate, info=info))
         return results
 
@@ -300,6 +300,20 @@ def _match_vae_scale(pipe, base) -> None:
     for attr in ("vae_scale_factor_spatial", "vae_scale_factor_temporal", "video_processor"):
         if hasattr(base, attr) and hasattr(pipe, attr):
             setattr(pipe, attr, getattr(base, attr))
+
+
+def _source_sound(req: GenerationRequest, seconds: float, rate: int) -> np.ndarray:
+    """The source clip's sound at `rate`, exactly `seconds` long (silence where it had none)."""
+    n = int(round(seconds * rate))
+    if req.audio is None or not req.audio_rate or not len(req.audio):
+        return np.zeros(n, np.float32)
+    src = req.audio.astype(np.float32)
+    if req.audio_rate != rate:  # linear resampling is enough for a carried-over track
+        t = np.arange(int(round(len(src) / req.audio_rate * rate))) / rate
+        src = np.interp(t, np.arange(len(src)) / req.audio_rate, src).astype(np.float32)
+    out = np.zeros(n, np.float32)
+    out[: min(n, len(src))] = src[:n]
+    return out
 
 
 def _pil(frame: np.ndarray):
