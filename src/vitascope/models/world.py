@@ -52,7 +52,7 @@ def native_size(width: int, height: int, short: int = 64) -> tuple[int, int]:
 class WorldModel:
     """A loaded WorldNet ready to sample; `name` is how the registry knows it."""
 
-    def __init__(self, name: str, net: WorldNet, *, steps: int = 24, guidance: float = 2.0, short_side: int = 64, description: str = ""):
+    def __init__(self, name: str, net: WorldNet, *, steps: int = 24, guidance: float = 3.0, short_side: int = 64, description: str = ""):
         self.name = name
         self.net = net.eval()
         self.steps = steps
@@ -103,7 +103,7 @@ class WorldModel:
             else:
                 both = lambda x: torch.cat([x, x])  # noqa: E731
                 dv, da = self.net(both(video), both(audio), both(t), torch.cat([tokens, nt]), torch.cat([mask, nm]), both(ctx_v), both(ctx_a), both(ctx_m))
-                xv, xa = dv[:1] + g * (dv[:1] - dv[1:]), da[:1] + g * (da[:1] - da[1:])  # guidance on the data estimate
+                xv, xa = dv[1:] + g * (dv[:1] - dv[1:]), da[1:] + g * (da[:1] - da[1:])  # guidance scale g on the data estimate; 1 is the prompt alone
             return flow.velocity(xv, video, t), flow.velocity(xa, audio, t)
 
         return v
