@@ -47,7 +47,7 @@ class TrainConfig:
     caption_dropout: float = 0.1
     object_weight: float = 8.0  # extra loss weight on object pixels (and their rim)
     low_t: float = 0.3  # share of training times drawn uniformly from the noisiest quarter
-    near_zero_t: float = 0.0  # share drawn from t < 0.03, where only the prompt tells what to draw
+    near_zero_t: float = 0.2  # share drawn from t < 0.03, where only the prompt tells what to draw
     resume_from: str | None = None  # a compact resume file (`save_resume`), used when run_dir has no checkpoint
     ema_from: str | None = None  # EMA weights to start from with resume_from (the shipped weights)
 
