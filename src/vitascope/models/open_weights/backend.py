@@ -77,6 +77,7 @@ class DiffusersModel:
         self._lock = threading.Lock()
         self._batchers: list[CFGBatcher] = []
         self.applied: dict = {}
+        self._located = False
 
     def available(self) -> tuple[bool, str]:
         path, where = locate(self.spec, self.models_dir)
@@ -91,7 +92,7 @@ class DiffusersModel:
         path, where = locate(self.spec, self.models_dir)
         if path is None:
             raise ModelError(f"Model '{self.name}' is not available: {where}.", param="model", code="model_not_available")
-        self.spec = self.spec.with_overrides(path)
+        self.spec, self._located = self.spec.with_overrides(path), True
         pipe = DiffusionPipeline.from_pretrained(str(path), dtype=torch_dtype(self.speed.dtype, self.device))
         self._prepare(pipe)
         log.info("loaded %s from %s: %s", self.name, path, self.applied)
@@ -103,7 +104,7 @@ class DiffusersModel:
         m = cls(spec, Path("/nonexistent"), speed, device)
         m._prepare(pipe)
         m.available = lambda: (True, "in memory")  # type: ignore[method-assign]
-        m.plan = lambda req: mapping.plan(m.spec, width=req.width, height=req.height, seconds=req.seconds, seed=req.seed, requested_model=req.preset)  # type: ignore[method-assign]
+        m._located = True  # its spec is the one given; no directory to read overrides from
         return m
 
     def _prepare(self, pipe) -> None:
@@ -135,9 +136,11 @@ class DiffusersModel:
 
     # --- requests -----------------------------------------------------------------------------
     def plan(self, req: GenerationRequest) -> mapping.Plan:
-        path, _ = locate(self.spec, self.models_dir)
-        if path is not None:
-            self.spec = self.spec.with_overrides(path)
+        if not self._located:  # the directory's overrides, read once rather than on every batching check
+            path, _ = locate(self.spec, self.models_dir)
+            if path is not None:
+                self.spec = self.spec.with_overrides(path)
+                self._located = True
         return mapping.plan(self.spec, width=req.width, height=req.height, seconds=req.seconds, seed=req.seed, requested_model=req.preset)
 
     def batch_key(self, req: GenerationRequest) -> tuple | None:
