@@ -127,10 +127,7 @@ def evaluate(generate: Generate | None, n: int = 30, seconds: float = 4.0, eval_
                 frames, fps, audio, rate = s.frames, s.fps, s.waveform(), 16000
             else:
                 frames, fps, audio, rate = generate(prompt, seed, w, h, seconds)
-            path = Path(tmp) / "clip.mp4"  # through the platform's own encoder and back
-            media.encode_mp4(path, frames, fps, audio, rate, size=(ew, eh), out_fps=int(round(fps)))
-            d = media.decode(path)
-            score_reading(scene, measure(d.frames, d.fps, d.audio, d.sample_rate or rate), score)
+            _score_clip(Path(tmp), scene, frames, fps, audio, rate, (ew, eh), score)
             if progress:
                 progress(k + 1, n)
     return score

@@ -153,9 +153,7 @@ class Engine:
         (same model, size, frames, steps), claimed the same conditional way."""
         if self.settings.max_batch < 2:
             return [vid]
-        with self.db.session() as s:
-            v = s.get(Video, vid)
-            params, model_name, prompt, kind = dict(v.params), v.model, v.prompt or "", v.kind
+        params, model_name, prompt, kind = self._load(vid)
         try:
             backend = self.registry.get(model_name)
             key_of = getattr(backend, "batch_key", None)
