@@ -48,6 +48,10 @@ class TrainConfig:
     object_weight: float = 8.0  # extra loss weight on object pixels (and their rim)
     low_t: float = 0.3  # share of training times drawn uniformly from the noisiest quarter
     near_zero_t: float = 0.2  # share drawn from t < 0.03, where only the prompt tells what to draw
+    workers: int = 0  # data worker processes (0: clips are made in the training loop, exactly reproducible)
+    max_reuse: int = 1  # with workers: a batch trains again at new noise levels while the next is not ready, up to this many times
+    schedule: str = "constant"  # or "cosine": down to min_lr over the run (its steps, or max_seconds when given)
+    min_lr: float = 0.1  # cosine's floor, as a share of lr
     resume_from: str | None = None  # a compact resume file (`save_resume`), used when run_dir has no checkpoint
     ema_from: str | None = None  # EMA weights to start from with resume_from (the shipped weights)
 
@@ -65,7 +69,20 @@ class Batch:
     loud_a: torch.Tensor  # (B, 1, T*E): steps with any sound
 
 
-def make_batch(cfg: TrainConfig, net_cfg: WorldNetConfig, step: int) -> Batch:
+@dataclass
+class RawBatch:
+    """What the simulator gives for one step, before it meets a device: compact, so that worker
+    processes can hand it over through shared memory."""
+
+    frames: torch.Tensor  # (B, T, H, W, 3) uint8
+    masks: torch.Tensor  # (B, T, H, W) bool: object pixels
+    audio: torch.Tensor  # (B, A, T*E) band-envelope features
+    ctx: torch.Tensor  # (B, T) 1 on context frames
+    captions: list[str]
+    step: int
+
+
+def simulate_batch(cfg: TrainConfig, step: int) -> RawBatch:
     """Clips for one step, all of one frame size; seeds follow from (run seed, step)."""
     rng = np.random.default_rng([cfg.seed, step])
     h, w = ASPECTS[rng.choice(len(ASPECTS), p=ASPECT_P)]
@@ -87,18 +104,65 @@ def make_batch(cfg: TrainConfig, net_cfg: WorldNetConfig, step: int) -> Batch:
         elif r < 0.5:  # extension: the first second or more is given, sound included
             m[: int(rng.choice([4, 8, 12, 24]))] = 1
         ctx.append(m)
-    video = torch.from_numpy(np.stack(frames)).permute(0, 4, 1, 2, 3).float() / 127.5 - 1  # (B, 3, T, H, W)
-    env = np.stack(envs)  # (B, T*E, A)
-    audio = torch.from_numpy(amp_to_feature(env)).permute(0, 2, 1).contiguous()  # (B, A, T*E)
-    obj = torch.from_numpy(np.stack(masks)).float()[:, None]  # (B, 1, T, H, W)
+    audio = torch.from_numpy(amp_to_feature(np.stack(envs))).permute(0, 2, 1).contiguous()  # (B, A, T*E)
+    return RawBatch(torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(masks)), audio, torch.from_numpy(np.stack(ctx)), caps, step)
+
+
+def to_batch(raw: RawBatch, net_cfg: WorldNetConfig, device: torch.device | None = None) -> Batch:
+    """A step's tensors on `device`: pixels in [-1, 1], object rims, masks, encoded captions."""
+    device = device or torch.device("cpu")
+    video = raw.frames.to(device, non_blocking=True).permute(0, 4, 1, 2, 3).float() / 127.5 - 1  # (B, 3, T, H, W)
+    audio = raw.audio.to(device, non_blocking=True)
+    obj = raw.masks.to(device, non_blocking=True).float()[:, None]  # (B, 1, T, H, W)
     obj = F.max_pool3d(obj, (1, 3, 3), stride=1, padding=(0, 1, 1))  # the rim of an object matters too
-    ctx_mask = torch.from_numpy(np.stack(ctx))[:, None]  # (B, 1, T)
+    ctx_mask = raw.ctx.to(device)[:, None]  # (B, 1, T)
     free_v = (1 - ctx_mask)[:, :, :, None, None]
-    e = net_cfg.env_per_frame
-    free_a = (1 - ctx_mask).repeat_interleave(e, dim=2)
+    free_a = (1 - ctx_mask).repeat_interleave(net_cfg.env_per_frame, dim=2)
     loud = (audio > -0.8).float().amax(dim=1, keepdim=True)  # steps with any sound
-    tokens, token_mask = text.encode(caps)
+    tokens, token_mask = text.encode(raw.captions, device)
     return Batch(video, audio, free_v, free_a, ctx_mask, tokens, token_mask, obj, loud)
+
+
+def make_batch(cfg: TrainConfig, net_cfg: WorldNetConfig, step: int) -> Batch:
+    """Clips for one step, on the CPU."""
+    return to_batch(simulate_batch(cfg, step), net_cfg)
+
+
+def _feed(cfg: TrainConfig, first: int, every: int, queue) -> None:
+    """A data worker: simulates the batches of steps first, first + every, ... into `queue`."""
+    torch.set_num_threads(1)
+    step = first
+    while True:
+        queue.put(simulate_batch(cfg, step))
+        step += every
+
+
+class Feeder:
+    """Worker processes that simulate batches ahead of the trainer (clips are made on the CPU;
+    on a GPU the network would otherwise wait for them)."""
+
+    def __init__(self, cfg: TrainConfig, start: int, workers: int):
+        import torch.multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.queue = ctx.Queue(maxsize=2 * workers)
+        self.procs = [ctx.Process(target=_feed, args=(cfg, start + k, workers, self.queue), daemon=True) for k in range(workers)]
+        for p in self.procs:
+            p.start()
+
+    def get(self, block: bool = True) -> RawBatch | None:
+        import queue as _queue
+
+        try:
+            return self.queue.get(block=block, timeout=600 if block else None)
+        except _queue.Empty:
+            if block:
+                raise RuntimeError("data workers produced nothing for 10 minutes") from None
+            return None
+
+    def close(self) -> None:
+        for p in self.procs:
+            p.kill()
 
 
 def detail_ramp(t: torch.Tensor) -> torch.Tensor:
@@ -109,14 +173,19 @@ def detail_ramp(t: torch.Tensor) -> torch.Tensor:
     return ((t - 0.2) / 0.4).clamp(0, 1)
 
 
-def loss_fn(net: WorldNet, b: Batch, gen: torch.Generator, low_t: float = 0.3, object_weight: float = 8.0, near_zero_t: float = 0.0) -> tuple[torch.Tensor, dict]:
+def loss_fn(
+    net: WorldNet, b: Batch, gen: torch.Generator, low_t: float = 0.3, object_weight: float = 8.0, near_zero_t: float = 0.0, noise_gen: torch.Generator | None = None
+) -> tuple[torch.Tensor, dict]:
+    """Flow-matching loss of a batch. `gen` draws the times; `noise_gen` (default `gen`) the
+    noise, on its own device: on a GPU, drawing a batch's noise on the CPU takes longer than the step."""
     B = b.video.shape[0]
     t = flow.sample_t(B, gen, low=low_t, near_zero=near_zero_t).to(b.video.device)
     ramp = detail_ramp(t)
     weight_v = (1 + object_weight * ramp.view(B, 1, 1, 1, 1) * b.obj_v) * b.free_v  # (B, 1, T, H, W)
     weight_a = (1 + 4 * ramp.view(B, 1, 1) * b.loud_a) * b.free_a
-    nv = torch.randn(b.video.shape, generator=gen).to(b.video.device)
-    na = torch.randn(b.audio.shape, generator=gen).to(b.video.device)
+    ng = noise_gen or gen
+    nv = torch.randn(b.video.shape, generator=ng, device=ng.device).to(b.video.device)
+    na = torch.randn(b.audio.shape, generator=ng, device=ng.device).to(b.video.device)
     xv, xa = flow.interpolate(b.video, nv, t), flow.interpolate(b.audio, na, t)
     dv, da = net(xv, xa, t, b.tokens, b.token_mask, b.video, b.audio, b.ctx_mask)  # data predictions
     pv, pa = flow.velocity(dv.float(), xv, t), flow.velocity(da.float(), xa, t)
@@ -183,42 +252,71 @@ def train(
             ema.load_state_dict(net.state_dict())
     (run_dir / "config.json").write_text(json.dumps({"train": asdict(cfg), "model": net_cfg.to_dict()}, indent=2))
     amp = device.type == "cuda"
+    if amp:
+        torch.backends.cudnn.benchmark = True
     t_start, last = time.time(), {}
     log = open(run_dir / "log.jsonl", "a")
-    while step < cfg.steps:
-        if max_seconds is not None and time.time() - t_start > max_seconds:
-            break
-        t0 = time.time()
-        b = _to(make_batch(cfg, net_cfg, step), device)
-        t_data = time.time() - t0
-        lr = cfg.lr * min(1.0, (step - start + 1) / cfg.warmup)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # noise per step: a resumed run is the same run
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss, parts = loss_fn(net, b, gen, cfg.low_t, cfg.object_weight, cfg.near_zero_t)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0))
-        opt.step()
-        decay = min(cfg.ema, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for pe, p in zip(ema.parameters(), net.parameters()):
-                pe.lerp_(p, 1 - decay)
-        step += 1
-        last = {"step": step, "loss": loss.item(), **parts, "grad_norm": gnorm, "lr": lr, "sec": time.time() - t0, "data_sec": t_data}
-        if not math.isfinite(last["loss"]):
-            raise FloatingPointError(f"loss is {last['loss']} at step {step}")
-        if step % cfg.log_every == 0:
-            log.write(json.dumps({**last, "time": time.time()}) + "\n")
-            log.flush()
-        if on_step:
-            on_step(step, last)
-        if step % cfg.save_every == 0 or step == cfg.steps:
-            save_checkpoint(ckpt_path, net, ema, opt, step, start)
+    feeder = Feeder(cfg, step, cfg.workers) if cfg.workers else None
+    b, uses, data_step = None, 0, step
+    try:
+        while step < cfg.steps:
+            elapsed = time.time() - t_start
+            if max_seconds is not None and elapsed > max_seconds:
+                break
+            t0 = time.time()
+            if feeder is None:
+                b, data_step = make_batch(cfg, net_cfg, step), step
+                b = _to(b, device)
+            else:
+                raw = feeder.get(block=b is None or uses >= cfg.max_reuse)
+                if raw is not None:
+                    b, uses, data_step = to_batch(raw, net_cfg, device), 0, raw.step
+            uses += 1
+            t_data = time.time() - t0
+            lr = cfg.lr * min(1.0, (step - start + 1) / cfg.warmup) * _decay(cfg, step, start, elapsed, max_seconds)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # noise per step: a resumed run is the same run
+            noise_gen = torch.Generator(device).manual_seed(cfg.seed * 1_000_003 + step) if amp else None
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss, parts = loss_fn(net, b, gen, cfg.low_t, cfg.object_weight, cfg.near_zero_t, noise_gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0))
+            opt.step()
+            decay = min(cfg.ema, (1 + step) / (10 + step))
+            with torch.no_grad():
+                torch._foreach_lerp_(list(ema.parameters()), list(net.parameters()), 1 - decay)
+            step += 1
+            last = {"step": step, "loss": loss.item(), **parts, "grad_norm": gnorm, "lr": lr, "sec": time.time() - t0, "data_sec": t_data}
+            if feeder is not None:
+                last |= {"data_step": data_step, "use": uses}
+            if not math.isfinite(last["loss"]):
+                raise FloatingPointError(f"loss is {last['loss']} at step {step}")
+            if step % cfg.log_every == 0:
+                log.write(json.dumps({**last, "time": time.time()}) + "\n")
+                log.flush()
+            if on_step:
+                on_step(step, last)
+            if step % cfg.save_every == 0 or step == cfg.steps:
+                save_checkpoint(ckpt_path, net, ema, opt, step, start)
+    finally:
+        if feeder is not None:
+            feeder.close()
     save_checkpoint(ckpt_path, net, ema, opt, step, start)
     log.close()
     return last | {"step": step}
+
+
+def _decay(cfg: TrainConfig, step: int, start: int, elapsed: float, max_seconds: float | None) -> float:
+    """The learning rate's share at this point of the run: 1 (constant), or a cosine from 1 to
+    cfg.min_lr over the run's steps, or over max_seconds when the run is limited in time."""
+    if cfg.schedule == "constant":
+        return 1.0
+    if cfg.schedule != "cosine":
+        raise ValueError(f"schedule must be 'constant' or 'cosine'. Got {cfg.schedule!r}.")
+    done = elapsed / max_seconds if max_seconds else (step - start) / max(cfg.steps - start, 1)
+    return cfg.min_lr + (1 - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
 
 
 def save_checkpoint(path: Path, net, ema, opt, step: int, warm_start: int = 0) -> None:
