@@ -149,3 +149,27 @@ def test_compact_resume_file_carries_a_run_to_a_new_machine(tmp_path):
     assert last["step"] == 3
     steps = [json.loads(line)["step"] for line in (fresh / "log.jsonl").read_text().splitlines()]
     assert steps == [3]
+
+
+def test_training_with_data_workers_and_a_cosine_schedule(tmp_path):
+    # clips simulated by a worker process, a batch reused while the next is made, lr decaying
+    last = train(tmp_path / "run", _tiny_cfg(steps=4, workers=1, max_reuse=2, schedule="cosine", min_lr=0.1))
+    assert last["step"] == 4 and last["use"] in (1, 2)
+    lrs = [json.loads(line)["lr"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert len(lrs) == 4 and lrs[-1] < lrs[1]  # warm-up of 1 step, then down the cosine
+
+
+def test_skip_preconditioning_passes_the_input_through_at_the_data_end():
+    from vitascope.models.world_net import WorldNetConfig, skip_scales
+
+    c_skip, c_out = skip_scales(torch.tensor([0.0, 1.0]))
+    assert torch.allclose(c_skip, torch.tensor([0.0, 1.0])) and torch.allclose(c_out, torch.tensor([1.0, 0.0]))
+    torch.manual_seed(0)
+    net = WorldNet(WorldNetConfig(**{**WorldNet_configs["world-tiny"].to_dict(), "precond": "skip"})).eval()
+    x = _inputs()
+    x["t"] = torch.ones(2)
+    with torch.no_grad():
+        v, a = net(**x)
+    assert torch.allclose(v, x["video"]) and torch.allclose(a, x["audio"])
+    with pytest.raises(ValueError, match="precond"):
+        WorldNet(WorldNetConfig(precond="eps"))

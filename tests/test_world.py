@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from vitascope.world import ENV_RATE, SAMPLE_RATE, Scene, WorldObject, caption, render, sample_scene, simulate, vocode
 from vitascope.world.captions import COLOUR_WORDS, SHAPE_WORDS
@@ -148,3 +149,23 @@ def test_any_aspect_and_colour_palette():
         o = WorldObject(colour=colour, shape="ball", size="big", motion="still", x0=0.3, base=0.9)
         f = render(_scene(objects=(o,)), 72, 128, FPS, 1).frames[0]
         assert (f.reshape(-1, 3) == np.array(rgb)).all(1).sum() > 20
+
+
+def test_compact_text_encoder_matches_the_full_one(tmp_path, monkeypatch):
+    # the copy that travels to a training machine: only the tokens captions use, float16
+    from vitascope.models import text
+
+    prompts = ["two red balls bouncing on green grass at sunset", "At dusk, a big cobalt cube hops"]
+    full, full_mask = text.encode(prompts)
+    out = text.compact(tmp_path / "enc", prompts + ["a quokka"])
+    assert (out / text.KEEP_IDS).exists()
+    monkeypatch.setenv("VITASCOPE_TEXT_ENCODER", str(out))
+    text._load.cache_clear()
+    try:
+        small, small_mask = text.encode(prompts)
+        assert torch.equal(full_mask, small_mask)
+        assert float((small - full).norm() / full.norm()) < 5e-3
+        with pytest.raises(ValueError, match="lacks a token"):
+            text.encode(["an aardvark"])
+    finally:
+        text._load.cache_clear()

@@ -67,7 +67,7 @@ def run(args) -> None:
         warmup=args.warmup,
         workers=args.workers,
         max_reuse=args.max_reuse,
-        schedule="cosine",
+        schedule=args.schedule,
         min_lr=args.min_lr,
         save_every=args.save_every,
         log_every=10,
@@ -129,6 +129,7 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=300)
     p.add_argument("--workers", type=int, default=max((os.cpu_count() or 2) - 2, 1))
     p.add_argument("--max-reuse", type=int, default=4)
+    p.add_argument("--schedule", default="cosine")
     p.add_argument("--save-every", type=int, default=200)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="auto")

@@ -182,7 +182,7 @@ def videos_delete(video_id: str) -> None:
 @app.command()
 def train(
     run: Annotated[Path, typer.Option(help="Run directory: checkpoints and logs; resumed if present.")] = Path("runs/world-s"),
-    model: Annotated[str, typer.Option(help="Model size: world-tiny or world-s.")] = "world-s",
+    model: Annotated[str, typer.Option(help="Model configuration: world-tiny, world-s or world-s-skip.")] = "world-s",
     steps: Annotated[int, typer.Option(help="Total optimizer steps of the run.")] = 100_000,
     batch: Annotated[int, typer.Option(help="Clips per step.")] = 12,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-4,
@@ -192,6 +192,9 @@ def train(
     export: Annotated[Optional[Path], typer.Option(help="Write the EMA weights here (safetensors) at the end.")] = None,
     resume_from: Annotated[Optional[Path], typer.Option(help="Compact resume file, used when the run directory has no checkpoint.")] = None,
     save_resume: Annotated[Optional[Path], typer.Option(help="Write a compact resume file here at the end (to commit).")] = None,
+    workers: Annotated[int, typer.Option(help="Data worker processes simulating clips ahead (0: in the training loop, exactly reproducible).")] = 0,
+    max_reuse: Annotated[int, typer.Option(help="With workers: train a batch again at new noise levels while the next is not ready, up to this many times.")] = 1,
+    schedule: Annotated[str, typer.Option(help="Learning rate: constant, or cosine over the run (over --minutes when given).")] = "constant",
 ) -> None:
     """Train the embedded world model with flow matching; resumable."""
     from vitascope.models.world_net import WorldNet_configs
@@ -200,6 +203,10 @@ def train(
 
     if model not in WorldNet_configs:
         _fail(f"--model must be one of {', '.join(WorldNet_configs)}")
+    if schedule not in ("constant", "cosine"):
+        _fail("--schedule must be constant or cosine")
+    if workers < 0 or max_reuse < 1:
+        _fail("--workers must be at least 0 and --max-reuse at least 1")
     cfg = TrainConfig(
         model=model,
         steps=steps,
@@ -207,6 +214,9 @@ def train(
         lr=lr,
         device=device,
         seed=seed,
+        workers=workers,
+        max_reuse=max_reuse,
+        schedule=schedule,
         resume_from=str(resume_from) if resume_from else None,
         ema_from=str(export) if resume_from and export and export.exists() else None,
     )

@@ -17,16 +17,19 @@ import torch
 
 
 def sample_t(
-    batch: int, generator: torch.Generator | None = None, mean: float = -0.8, std: float = 0.8, low: float = 0.3, near_zero: float = 0.0
+    batch: int, generator: torch.Generator | None = None, mean: float = -0.8, std: float = 0.8, low: float = 0.3, near_zero: float = 0.0, uniform: float = 0.0
 ) -> torch.Tensor:
     """Training times: logit-normal leaning to the noisy end (JiT's -0.8, 0.8), where the
     1 / (1 - t) of an x-prediction stays small, plus a share `low` drawn uniformly from the
     noisiest quarter and a share `near_zero` from t < 0.03. There the layout of a clip is
     decided, from the prompt alone: a run that saw t < 0.1 in 4% of its samples denoised well
-    from t = 0.2 on, read colours off its noisy input, and at pure noise ignored the prompt."""
+    from t = 0.2 on, read colours off its noisy input, and at pure noise ignored the prompt.
+    A share `uniform` is drawn from all of [0, 1]: the logit-normal almost never reaches t > 0.8,
+    where the last sampling steps are taken and the clip's final detail is decided."""
     t = torch.sigmoid(mean + std * torch.randn(batch, generator=generator))
     u = torch.rand(batch, generator=generator)
     pick = torch.rand(batch, generator=generator)
+    t = torch.where(pick < near_zero + low + uniform, u, t)  # a share over all of [0, 1]: the last steps of sampling too
     t = torch.where(pick < near_zero + low, 0.25 * u, t)
     return torch.where(pick < near_zero, 0.03 * u, t)
 

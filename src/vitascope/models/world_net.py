@@ -34,6 +34,12 @@ class WorldNetConfig:
     audio_bands: int = 16
     env_per_frame: int = 4
     patch: tuple[int, int, int] = (2, 4, 4)  # (t, h, w)
+    # "x": the network's output is the data estimate. "skip": the estimate is
+    # c_skip(t) * x_t + c_out(t) * output (EDM's preconditioning), so detail already in the input
+    # passes through near the data end instead of through a patch's few channels. Measured as a
+    # warm start from x weights (docs/models/world.md): sharper near the data end, but the skipped
+    # input's noise must then be cancelled through those same channels, and clips scored lower
+    precond: str = "x"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -46,7 +52,18 @@ class WorldNetConfig:
 WorldNet_configs = {
     "world-tiny": WorldNetConfig(channels=(8, 16, 16), blocks=(1, 1, 1), heads=2, cond_dim=32, text_layers=1),
     "world-s": WorldNetConfig(),
+    "world-s-skip": WorldNetConfig(precond="skip"),
 }
+
+SIGMA_DATA = 0.5  # typical spread of a pixel or sound feature in [-1, 1]
+
+
+def skip_scales(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(c_skip, c_out) at flow time t for x_t = t * data + (1 - t) * noise: c_skip * x_t is the
+    best linear estimate of data of spread SIGMA_DATA, and c_out the remaining error's spread,
+    scaled to 1 at pure noise (there the estimate is the output alone, as with "x")."""
+    d = torch.sqrt((t * SIGMA_DATA) ** 2 + (1 - t) ** 2)
+    return t * SIGMA_DATA**2 / d**2, (1 - t) / d
 
 
 POS_FREQS = 4
@@ -178,6 +195,8 @@ class TextEncoderHead(nn.Module):
 class WorldNet(nn.Module):
     def __init__(self, cfg: WorldNetConfig):
         super().__init__()
+        if cfg.precond not in ("x", "skip"):
+            raise ValueError(f"precond must be 'x' or 'skip'. Got {cfg.precond!r}.")
         self.cfg = cfg
         pt, ph, pw = cfg.patch
         c0 = cfg.channels[0]
@@ -279,6 +298,7 @@ class WorldNet(nn.Module):
     def forward(self, video, audio, t, text_tokens, text_mask, ctx_video, ctx_audio, ctx_mask):
         """Clean-data predictions for video (B,3,T,H,W) and audio (B,A,T*E) at flow time t (B,)."""
         B, _, T, H, W = video.shape
+        x_t_video, x_t_audio = video, audio
         if t.shape != (B,):
             raise ValueError(f"t must have shape [batch_size]. Got {tuple(t.shape)}.")
         if ctx_video.shape != video.shape:
@@ -319,9 +339,13 @@ class WorldNet(nn.Module):
                 v = F.interpolate(v, scale_factor=(2, 2, 2), mode="nearest")
                 a = F.interpolate(a, scale_factor=2, mode="nearest")
                 v, a = self.up_v[i](v), self.up_a[i](a)
-        v = self.v_out(F.silu(self.v_out_norm(v)))
-        a = self.a_out(F.silu(self.a_out_norm(a)))
-        return self.unpatchify(v, 3), self.audio_unsteps(a, self.cfg.audio_bands)
+        v = self.unpatchify(self.v_out(F.silu(self.v_out_norm(v))), 3)
+        a = self.audio_unsteps(self.a_out(F.silu(self.a_out_norm(a))), self.cfg.audio_bands)
+        if self.cfg.precond == "skip":
+            c_skip, c_out = (c.to(v.dtype) for c in skip_scales(t.float()))
+            v = c_skip.view(B, 1, 1, 1, 1) * x_t_video + c_out.view(B, 1, 1, 1, 1) * v
+            a = c_skip.view(B, 1, 1) * x_t_audio + c_out.view(B, 1, 1) * a
+        return v, a
 
 
 LATER_KEYS = ("in_gate.", "pos.", "text.norm.")  # parameters added after weights were first shipped; they start at their init

@@ -12,7 +12,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,7 @@ class TrainConfig:
     object_weight: float = 8.0  # extra loss weight on object pixels (and their rim)
     low_t: float = 0.3  # share of training times drawn uniformly from the noisiest quarter
     near_zero_t: float = 0.2  # share drawn from t < 0.03, where only the prompt tells what to draw
+    uniform_t: float = 0.0  # share drawn from all of [0, 1]
     workers: int = 0  # data worker processes (0: clips are made in the training loop, exactly reproducible)
     max_reuse: int = 1  # with workers: a batch trains again at new noise levels while the next is not ready, up to this many times
     schedule: str = "constant"  # or "cosine": down to min_lr over the run (its steps, or max_seconds when given)
@@ -174,12 +175,19 @@ def detail_ramp(t: torch.Tensor) -> torch.Tensor:
 
 
 def loss_fn(
-    net: WorldNet, b: Batch, gen: torch.Generator, low_t: float = 0.3, object_weight: float = 8.0, near_zero_t: float = 0.0, noise_gen: torch.Generator | None = None
+    net: WorldNet,
+    b: Batch,
+    gen: torch.Generator,
+    low_t: float = 0.3,
+    object_weight: float = 8.0,
+    near_zero_t: float = 0.0,
+    noise_gen: torch.Generator | None = None,
+    uniform_t: float = 0.0,
 ) -> tuple[torch.Tensor, dict]:
     """Flow-matching loss of a batch. `gen` draws the times; `noise_gen` (default `gen`) the
     noise, on its own device: on a GPU, drawing a batch's noise on the CPU takes longer than the step."""
     B = b.video.shape[0]
-    t = flow.sample_t(B, gen, low=low_t, near_zero=near_zero_t).to(b.video.device)
+    t = flow.sample_t(B, gen, low=low_t, near_zero=near_zero_t, uniform=uniform_t).to(b.video.device)
     ramp = detail_ramp(t)
     weight_v = (1 + object_weight * ramp.view(B, 1, 1, 1, 1) * b.obj_v) * b.free_v  # (B, 1, T, H, W)
     weight_a = (1 + 4 * ramp.view(B, 1, 1) * b.loud_a) * b.free_a
@@ -279,7 +287,7 @@ def train(
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # noise per step: a resumed run is the same run
             noise_gen = torch.Generator(device).manual_seed(cfg.seed * 1_000_003 + step) if amp else None
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss, parts = loss_fn(net, b, gen, cfg.low_t, cfg.object_weight, cfg.near_zero_t, noise_gen)
+                loss, parts = loss_fn(net, b, gen, cfg.low_t, cfg.object_weight, cfg.near_zero_t, noise_gen, cfg.uniform_t)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             gnorm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0))
@@ -347,7 +355,9 @@ def load_resume(net: WorldNet, path: str | Path) -> int:
 
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
-    if WorldNetConfig.from_dict(json.loads(meta["config"])) != net.cfg:
+    saved = WorldNetConfig.from_dict(json.loads(meta["config"]))
+    # the same weights fit either output form; a run may switch (warm start, see WorldNetConfig.precond)
+    if replace(saved, precond=net.cfg.precond) != net.cfg:
         raise ValueError(f"{path} holds weights of another configuration: {meta['config']}")
     load_weights(net, {k: v.float() for k, v in load_file(str(path)).items()})
     return int(meta.get("step", 0))
