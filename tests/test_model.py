@@ -173,3 +173,27 @@ def test_skip_preconditioning_passes_the_input_through_at_the_data_end():
     assert torch.allclose(v, x["video"]) and torch.allclose(a, x["audio"])
     with pytest.raises(ValueError, match="precond"):
         WorldNet(WorldNetConfig(precond="eps"))
+
+
+def test_diagnostic_tools_and_the_gpu_export_round_trip(tmp_path):
+    # tools/: per-t denoising error, held-out word report, and the export a GPU machine sends back
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    root = Path(__file__).resolve().parents[1]
+    run = tmp_path / "run"
+    train(run, _tiny_cfg(steps=1))
+    weights = export_weights(run, tmp_path / "w.safetensors")
+    report = subprocess.run([sys.executable, str(root / "tools/denoise_report.py"), str(weights), "--clips", "1"], capture_output=True, text=True, check=True).stdout
+    assert len(report.strip().splitlines()) == 11 and report.splitlines()[1].split()[0] == "0.00"
+    words = subprocess.run([sys.executable, str(root / "tools/prompt_report.py"), str(weights)], capture_output=True, text=True, check=True).stdout
+    assert "held-out:" in words and "at midnight" in words
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, str(root / "tools/device_train.py"), "export", "--run", str(run), "--out", str(out)], check=True, capture_output=True)
+    assert (out / "model.safetensors.part0").exists() and (out / "log.jsonl").exists()
+    subprocess.run([sys.executable, str(root / "tools/device_train.py"), "join", "--src", str(out), "--out", str(tmp_path)], check=True, capture_output=True)
+    a, b = load_file(str(tmp_path / "ema.safetensors")), load_file(str(weights))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
