@@ -39,7 +39,7 @@ def caption_texts(n: int = 20000) -> list[str]:
     for table in (captions.SHAPE_WORDS, captions.MOTION_WORDS):
         for train, held in table.values():
             words += [w for pair in list(train) + list(held) for w in pair]
-    texts = [w for w in words] + [w[:1].upper() + w[1:] for w in words if w]
+    texts = words + [w[:1].upper() + w[1:] for w in words if w]
     for i in range(n):
         scene = sample_scene(i, aspect=16 / 9)
         texts.append(captions.caption(scene, np.random.default_rng(i), split="any"))

@@ -203,23 +203,22 @@ def train(
 
     if model not in WorldNet_configs:
         _fail(f"--model must be one of {', '.join(WorldNet_configs)}")
-    if schedule not in ("constant", "cosine"):
-        _fail("--schedule must be constant or cosine")
-    if workers < 0 or max_reuse < 1:
-        _fail("--workers must be at least 0 and --max-reuse at least 1")
-    cfg = TrainConfig(
-        model=model,
-        steps=steps,
-        batch=batch,
-        lr=lr,
-        device=device,
-        seed=seed,
-        workers=workers,
-        max_reuse=max_reuse,
-        schedule=schedule,
-        resume_from=str(resume_from) if resume_from else None,
-        ema_from=str(export) if resume_from and export and export.exists() else None,
-    )
+    try:
+        cfg = TrainConfig(
+            model=model,
+            steps=steps,
+            batch=batch,
+            lr=lr,
+            device=device,
+            seed=seed,
+            workers=workers,
+            max_reuse=max_reuse,
+            schedule=schedule,
+            resume_from=str(resume_from) if resume_from else None,
+            ema_from=str(export) if resume_from and export and export.exists() else None,
+        )
+    except ValueError as e:
+        _fail(str(e))
     with Progress(TextColumn("[bold]training"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[loss]}"), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("train", total=steps, loss="")
 

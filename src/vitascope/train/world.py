@@ -56,6 +56,12 @@ class TrainConfig:
     resume_from: str | None = None  # a compact resume file (`save_resume`), used when run_dir has no checkpoint
     ema_from: str | None = None  # EMA weights to start from with resume_from (the shipped weights)
 
+    def __post_init__(self):
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine'. Got {self.schedule!r}.")
+        if self.workers < 0 or self.max_reuse < 1:
+            raise ValueError(f"workers must be at least 0 and max_reuse at least 1. Got workers={self.workers}, max_reuse={self.max_reuse}.")
+
 
 @dataclass
 class Batch:
@@ -248,14 +254,6 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _to(b: Batch, device: torch.device) -> Batch:
-    return Batch(*(x.to(device, non_blocking=True) for x in asdict_shallow(b)))
-
-
-def asdict_shallow(b: Batch):
-    return (b.video, b.audio, b.free_v, b.free_a, b.ctx_mask, b.tokens, b.token_mask, b.obj_v, b.loud_a)
-
-
 def train(
     run_dir: str | Path,
     cfg: TrainConfig,
@@ -311,8 +309,7 @@ def train(
                 break
             t0 = time.time()
             if feeder is None:
-                b, data_step = make_batch(cfg, net_cfg, step), step
-                b = _to(b, device)
+                b, data_step = to_batch(simulate_batch(cfg, step), net_cfg, device), step
             else:
                 got = feeder.get(block=b is None or uses >= cfg.max_reuse)
                 if got is not None:
@@ -359,8 +356,6 @@ def _decay(cfg: TrainConfig, step: int, start: int, elapsed: float, max_seconds:
     cfg.min_lr over the run's steps, or over max_seconds when the run is limited in time."""
     if cfg.schedule == "constant":
         return 1.0
-    if cfg.schedule != "cosine":
-        raise ValueError(f"schedule must be 'constant' or 'cosine'. Got {cfg.schedule!r}.")
     done = elapsed / max_seconds if max_seconds else (step - start) / max(cfg.steps - start, 1)
     return cfg.min_lr + (1 - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
 
