@@ -97,7 +97,7 @@ def test_windows_plan_covers_the_clip():
 
 
 def _tiny_cfg(**kw):
-    return TrainConfig(model="world-tiny", batch=2, seconds=4 / 3, scale=1, save_every=2, log_every=1, warmup=1, **kw)
+    return TrainConfig(**{"model": "world-tiny", "batch": 2, "seconds": 4 / 3, "scale": 1, "save_every": 2, "log_every": 1, "warmup": 1, **kw})
 
 
 def test_training_resumes_from_checkpoint(tmp_path):
@@ -175,6 +175,39 @@ def test_skip_preconditioning_passes_the_input_through_at_the_data_end():
         WorldNet(WorldNetConfig(precond="eps"))
 
 
+def test_detail_head_joins_trained_weights_and_trains_alone(tmp_path):
+    from safetensors.torch import load_file
+
+    run = tmp_path / "run"
+    train(run, _tiny_cfg(steps=2))
+    base = export_weights(run, tmp_path / "base.safetensors")
+    # the head starts as the identity: with it, the trained weights give the same estimate
+    plain = WorldModel.from_file("plain", base).net
+    torch.manual_seed(1)
+    headed = WorldNet(WorldNet_configs["world-tiny-detail"])
+    headed.load_state_dict(plain.state_dict(), strict=False)
+    x = _inputs()
+    with torch.no_grad():
+        assert torch.equal(plain(**x)[0], headed.eval()(**x)[0])
+    # only the head trains; the network it sits on stays as it was, in the raw and the EMA weights
+    head_run = tmp_path / "head"
+    cfg = _tiny_cfg(model="world-tiny-detail", steps=4, resume_from=str(base), ema_from=str(base), train_only="detail.", uniform_t=0.5)
+    assert train(head_run, cfg)["step"] == 4
+    ck = torch.load(head_run / "ckpt.pt", weights_only=False)
+    before = {k: v.float() for k, v in load_file(str(base)).items()}
+    for which in ("model", "ema"):
+        assert all(torch.equal(ck[which][k], before[k]) for k in before), which
+        assert ck[which]["detail.out.weight"].abs().sum() > 0
+    # and it samples, applied once to the guided estimate
+    m = WorldModel.from_file("d", export_weights(head_run, tmp_path / "d.safetensors"), steps=2, guidance=3.0)
+    r = m.generate(GenerationRequest(prompt="a red ball", seconds=1, width=640, height=360, seed=3), lambda f: None)
+    assert r.frames.shape == (12, 64, 112, 3)
+    with pytest.raises(ValueError, match="train_only"):
+        train(tmp_path / "bad", _tiny_cfg(steps=1, train_only="nothing."))
+    with pytest.raises(ValueError, match="uniform_t"):
+        _tiny_cfg(uniform_t=0.9)
+
+
 def test_diagnostic_tools_and_the_gpu_export_round_trip(tmp_path):
     # tools/: per-t denoising error, held-out word report, and the export a GPU machine sends back
     import subprocess
@@ -191,6 +224,8 @@ def test_diagnostic_tools_and_the_gpu_export_round_trip(tmp_path):
     assert len(report.strip().splitlines()) == 11 and report.splitlines()[1].split()[0] == "0.00"
     words = subprocess.run([sys.executable, str(root / "tools/prompt_report.py"), str(weights)], capture_output=True, text=True, check=True).stdout
     assert "held-out:" in words and "at midnight" in words
+    val = subprocess.run([sys.executable, str(root / "tools/validate.py"), str(weights), "--n", "1", "--steps", "2"], capture_output=True, text=True, check=True).stdout
+    assert "| **all attributes** |" in val and "| sky |" in val
     out = tmp_path / "out"
     subprocess.run([sys.executable, str(root / "tools/device_train.py"), "export", "--run", str(run), "--out", str(out)], check=True, capture_output=True)
     assert (out / "model.safetensors.part0").exists() and (out / "log.jsonl").exists()

@@ -39,6 +39,7 @@ def caption_texts(n: int = 20000) -> list[str]:
     for table in (captions.SHAPE_WORDS, captions.MOTION_WORDS):
         for train, held in table.values():
             words += [w for pair in list(train) + list(held) for w in pair]
+    words += captions.FILLER_PREFIXES + ["."]
     texts = words + [w[:1].upper() + w[1:] for w in words if w]
     for i in range(n):
         scene = sample_scene(i, aspect=16 / 9)

@@ -24,6 +24,7 @@ from vitascope.world.scene import Scene
 
 ATTRIBUTES = ("sky", "ground", "count", "colour", "shape", "size", "motion", "camera", "weather")
 EVAL_SEED_BASE = 7_000_000_000  # far from anything a short run could draw, and fixed
+VALIDATION_SEED_BASE = 7_100_000_000  # other held-out scenes: for choosing checkpoints and settings, so eval stays unseen
 SIZES = ((1280, 720), (720, 1280), (960, 960))
 
 
@@ -84,11 +85,11 @@ def score_reading(scene: Scene, r: Reading, score: Score) -> None:
         score.sync_total += len(r.contacts)
 
 
-def eval_cases(n: int) -> list[tuple[int, Scene, str, tuple[int, int]]]:
+def eval_cases(n: int, seed_base: int = EVAL_SEED_BASE) -> list[tuple[int, Scene, str, tuple[int, int]]]:
     out = []
     for i in range(n):
         w, h = SIZES[i % len(SIZES)]
-        seed = EVAL_SEED_BASE + i
+        seed = seed_base + i
         scene = sample_scene(seed, aspect=w / h)
         out.append((seed, scene, caption(scene, np.random.default_rng(seed), split="heldout"), (w, h)))
     return out
@@ -115,12 +116,15 @@ def backend_calls(backend) -> tuple[Generate, Callable]:
     return generate, extend
 
 
-def evaluate(generate: Generate | None, n: int = 30, seconds: float = 4.0, eval_size: tuple[int, int] | None = None, progress=None) -> Score:
+def evaluate(
+    generate: Generate | None, n: int = 30, seconds: float = 4.0, eval_size: tuple[int, int] | None = None, progress=None, seed_base: int = EVAL_SEED_BASE
+) -> Score:
     """Score n held-out prompts. generate(prompt, seed, width, height, seconds) -> (frames, fps, audio, rate);
-    None scores the simulator's own clips (the measurement's ceiling)."""
+    None scores the simulator's own clips (the measurement's ceiling). seed_base=VALIDATION_SEED_BASE
+    scores other held-out scenes, for choosing checkpoints without looking at the eval set."""
     score = Score()
     with tempfile.TemporaryDirectory() as tmp:
-        for k, (seed, scene, prompt, (w, h)) in enumerate(eval_cases(n)):
+        for k, (seed, scene, prompt, (w, h)) in enumerate(eval_cases(n, seed_base)):
             ew, eh = eval_size or (w // 4 // 2 * 2, h // 4 // 2 * 2)  # measured at a quarter of the size asked for
             if generate is None:
                 s = simulate(seed, height=eh, width=ew, seconds=seconds, scene=scene)

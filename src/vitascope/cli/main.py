@@ -195,6 +195,8 @@ def train(
     workers: Annotated[int, typer.Option(help="Data worker processes simulating clips ahead (0: in the training loop, exactly reproducible).")] = 0,
     max_reuse: Annotated[int, typer.Option(help="With workers: train a batch again at new noise levels while the next is not ready, up to this many times.")] = 1,
     schedule: Annotated[str, typer.Option(help="Learning rate: constant, or cosine over the run (over --minutes when given).")] = "constant",
+    train_only: Annotated[str, typer.Option(help="Train only parameters whose names start with this (e.g. detail.); the rest stay frozen.")] = "",
+    uniform_t: Annotated[float, typer.Option(help="Share of training times drawn from all of [0, 1] (the rest lean to the noisy end).")] = 0.0,
 ) -> None:
     """Train the embedded world model with flow matching; resumable."""
     from vitascope.models.world_net import WorldNet_configs
@@ -214,6 +216,8 @@ def train(
             workers=workers,
             max_reuse=max_reuse,
             schedule=schedule,
+            train_only=train_only,
+            uniform_t=uniform_t,
             resume_from=str(resume_from) if resume_from else None,
             ema_from=str(export) if resume_from and export and export.exists() else None,
         )

@@ -102,8 +102,9 @@ class WorldModel:
                 xv, xa = self.net(video, audio, t, tokens, mask, ctx_v, ctx_a, ctx_m)
             else:
                 both = lambda x: torch.cat([x, x])  # noqa: E731
-                dv, da = self.net(both(video), both(audio), both(t), torch.cat([tokens, nt]), torch.cat([mask, nm]), both(ctx_v), both(ctx_a), both(ctx_m))
+                dv, da = self.net(both(video), both(audio), both(t), torch.cat([tokens, nt]), torch.cat([mask, nm]), both(ctx_v), both(ctx_a), both(ctx_m), refine=False)
                 xv, xa = dv[1:] + g * (dv[:1] - dv[1:]), da[1:] + g * (da[:1] - da[1:])  # guidance scale g on the data estimate; 1 is the prompt alone
+                xv = self.net.refine(xv, video, t)  # the detail head, once, on the guided estimate
             return flow.velocity(xv, video, t), flow.velocity(xa, audio, t)
 
         return v

@@ -40,6 +40,12 @@ class WorldNetConfig:
     # warm start from x weights (docs/models/world.md): sharper near the data end, but the skipped
     # input's noise must then be cancelled through those same channels, and clips scored lower
     precond: str = "x"
+    # channels of a full-resolution detail head (0: none): a few 2D convolutions over each frame
+    # that see the noisy input x_t and the network's data estimate at full resolution, and correct
+    # the estimate. The U-Net's output leaves it through 2x4x4 patches of 64 channels, which
+    # blurs objects (object-pixel error 0.08 even where the input is nearly clean, see
+    # docs/models/world.md); the head can read edges off x_t instead
+    detail: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,8 +57,10 @@ class WorldNetConfig:
 
 WorldNet_configs = {
     "world-tiny": WorldNetConfig(channels=(8, 16, 16), blocks=(1, 1, 1), heads=2, cond_dim=32, text_layers=1),
+    "world-tiny-detail": WorldNetConfig(channels=(8, 16, 16), blocks=(1, 1, 1), heads=2, cond_dim=32, text_layers=1, detail=4),
     "world-s": WorldNetConfig(),
     "world-s-skip": WorldNetConfig(precond="skip"),
+    "world-s-detail": WorldNetConfig(detail=16),
 }
 
 SIGMA_DATA = 0.5  # typical spread of a pixel or sound feature in [-1, 1]
@@ -192,6 +200,28 @@ class TextEncoderHead(nn.Module):
         return self.norm(x), pooled
 
 
+class DetailHead(nn.Module):
+    """Corrects a data estimate (B, 3, T, H, W) pixel by pixel from itself and the noisy input at
+    flow time t: two 3x3 convolutions per frame, modulated by t, and a 1x1 to a residual that
+    starts at zero (the head begins as the identity, so it can join trained weights)."""
+
+    def __init__(self, c: int, cond_dim: int):
+        super().__init__()
+        self.conv1 = nn.Conv3d(6, c, (1, 3, 3), padding=(0, 1, 1))
+        self.conv2 = nn.Conv3d(c, c, (1, 3, 3), padding=(0, 1, 1))
+        self.out = nn.Conv3d(c, 3, 1)
+        self.mod = nn.Sequential(nn.Linear(cond_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, 4 * c))
+        self.cond_dim = cond_dim
+
+    def forward(self, estimate: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        B = estimate.shape[0]
+        c_in = 1.0 / torch.sqrt((t * 0.5) ** 2 + (1 - t) ** 2)  # x_t at unit spread, as the net's input
+        s1, b1, s2, b2 = self.mod(timestep_embedding(t, self.cond_dim)).to(estimate.dtype).view(B, -1, 1, 1, 1).chunk(4, dim=1)
+        h = self.conv1(torch.cat([estimate, x_t * c_in.to(x_t.dtype).view(B, 1, 1, 1, 1)], dim=1))
+        h = self.conv2(F.silu(h * (1 + s1) + b1))
+        return estimate + self.out(F.silu(h * (1 + s2) + b2))
+
+
 class WorldNet(nn.Module):
     def __init__(self, cfg: WorldNetConfig):
         super().__init__()
@@ -250,6 +280,7 @@ class WorldNet(nn.Module):
         # where in the frame a patch is: from pure noise, "sky above, ground below" needs it, and
         # zero-padded convolutions only sense it near the borders
         self.pos = nn.Linear(4 * POS_FREQS, c0)
+        self.detail = DetailHead(cfg.detail, cfg.cond_dim) if cfg.detail else None
         self.initialize_weights()
 
     def initialize_weights(self):
@@ -269,6 +300,10 @@ class WorldNet(nn.Module):
         for m in (self.v_out, self.a_out, self.in_gate, self.pos):  # in_gate at zero: the gate starts open (1)
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
+        if self.detail is not None:  # the identity at first; t modulation starts at none
+            for m in (self.detail.out, self.detail.mod[2]):
+                nn.init.zeros_(m.weight)
+                nn.init.zeros_(m.bias)
 
     # --- patches -------------------------------------------------------------------------------
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
@@ -295,8 +330,9 @@ class WorldNet(nn.Module):
         return a.view(B, A, k, Tp).permute(0, 1, 3, 2).reshape(B, A, Tp * k)
 
     # --- forward -------------------------------------------------------------------------------
-    def forward(self, video, audio, t, text_tokens, text_mask, ctx_video, ctx_audio, ctx_mask):
-        """Clean-data predictions for video (B,3,T,H,W) and audio (B,A,T*E) at flow time t (B,)."""
+    def forward(self, video, audio, t, text_tokens, text_mask, ctx_video, ctx_audio, ctx_mask, refine: bool = True):
+        """Clean-data predictions for video (B,3,T,H,W) and audio (B,A,T*E) at flow time t (B,).
+        refine=False leaves out the detail head (a sampler applies it once to a guided estimate)."""
         B, _, T, H, W = video.shape
         x_t_video, x_t_audio = video, audio
         if t.shape != (B,):
@@ -345,10 +381,17 @@ class WorldNet(nn.Module):
             c_skip, c_out = (c.to(v.dtype) for c in skip_scales(t.float()))
             v = c_skip.view(B, 1, 1, 1, 1) * x_t_video + c_out.view(B, 1, 1, 1, 1) * v
             a = c_skip.view(B, 1, 1) * x_t_audio + c_out.view(B, 1, 1) * a
+        if refine:
+            v = self.refine(v, x_t_video, t)
         return v, a
 
+    def refine(self, estimate: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The detail head's correction of a video data estimate at x_t, t (the estimate unchanged
+        without a head)."""
+        return estimate if self.detail is None else self.detail(estimate, x_t, t)
 
-LATER_KEYS = ("in_gate.", "pos.", "text.norm.")  # parameters added after weights were first shipped; they start at their init
+
+LATER_KEYS = ("in_gate.", "pos.", "text.norm.", "detail.")  # parameters added after weights were first shipped; they start at their init
 
 
 def load_weights(net: WorldNet, state: dict[str, torch.Tensor]) -> list[str]:

@@ -55,10 +55,13 @@ class TrainConfig:
     min_lr: float = 0.1  # cosine's floor, as a share of lr
     resume_from: str | None = None  # a compact resume file (`save_resume`), used when run_dir has no checkpoint
     ema_from: str | None = None  # EMA weights to start from with resume_from (the shipped weights)
+    train_only: str = ""  # train only the parameters whose names start with this (e.g. "detail."); the rest stay frozen
 
     def __post_init__(self):
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"schedule must be 'constant' or 'cosine'. Got {self.schedule!r}.")
+        if not 0 <= self.uniform_t <= 1 - self.low_t - self.near_zero_t + 1e-9:
+            raise ValueError(f"uniform_t must be between 0 and 1 - low_t - near_zero_t = {1 - self.low_t - self.near_zero_t:g}. Got {self.uniform_t}.")
         if self.workers < 0 or self.max_reuse < 1:
             raise ValueError(f"workers must be at least 0 and max_reuse at least 1. Got workers={self.workers}, max_reuse={self.max_reuse}.")
 
@@ -273,7 +276,13 @@ def train(
     ema = WorldNet(net_cfg).to(device)
     ema.load_state_dict(net.state_dict())
     ema.requires_grad_(False)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
+    trainable = [p for n, p in net.named_parameters() if n.startswith(cfg.train_only)]
+    if not trainable:
+        raise ValueError(f"train_only matches no parameter of {cfg.model}. Got {cfg.train_only!r}.")
+    for n, p in net.named_parameters():
+        p.requires_grad_(n.startswith(cfg.train_only))  # frozen parts run without a graph: cheap steps
+    ema_pairs = [(e, p) for (n, e), p in zip(ema.named_parameters(), net.parameters()) if n.startswith(cfg.train_only)]
+    opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
     step = start = 0
     ckpt_path = run_dir / "ckpt.pt"
     if ckpt_path.exists():
@@ -325,11 +334,11 @@ def train(
                 loss, parts = loss_fn(net, b, gen, cfg.low_t, cfg.object_weight, cfg.near_zero_t, noise_gen, cfg.uniform_t)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            gnorm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0))
+            gnorm = float(torch.nn.utils.clip_grad_norm_(trainable, 1.0))
             opt.step()
             decay = min(cfg.ema, (1 + step) / (10 + step))
             with torch.no_grad():
-                torch._foreach_lerp_(list(ema.parameters()), list(net.parameters()), 1 - decay)
+                torch._foreach_lerp_([e for e, _ in ema_pairs], [p for _, p in ema_pairs], 1 - decay)
             step += 1
             last = {"step": step, "loss": loss.item(), **parts, "grad_norm": gnorm, "lr": lr, "sec": time.time() - t0, "data_sec": t_data}
             if feeder is not None:
@@ -390,7 +399,8 @@ def load_resume(net: WorldNet, path: str | Path) -> int:
         meta = f.metadata() or {}
     saved = WorldNetConfig.from_dict(json.loads(meta["config"]))
     # the same weights fit either output form; a run may switch (warm start, see WorldNetConfig.precond)
-    if replace(saved, precond=net.cfg.precond) != net.cfg:
+    # and weights without a detail head warm-start one that has it (the head starts as the identity)
+    if replace(saved, precond=net.cfg.precond, detail=net.cfg.detail if not saved.detail else saved.detail) != net.cfg:
         raise ValueError(f"{path} holds weights of another configuration: {meta['config']}")
     load_weights(net, {k: v.float() for k, v in load_file(str(path)).items()})
     return int(meta.get("step", 0))

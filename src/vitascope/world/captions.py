@@ -10,59 +10,66 @@ import numpy as np
 
 from .scene import Scene, WorldObject
 
-# value -> (training words, held-out words)
+# value -> (training words, held-out words). The training words are many, so that the frozen
+# sentence encoder's neighbourhood of each meaning is covered rather than a few points of it; no
+# training word is a held-out word or shares its stem (tests/test_world.py checks), so the
+# evaluation still asks in words the model never saw.
 COLOUR_WORDS = {
-    "red": (["red", "scarlet", "cherry red"], ["crimson"]),
-    "blue": (["blue", "royal blue", "navy"], ["cobalt"]),
-    "yellow": (["yellow", "golden", "lemon"], ["mustard"]),
-    "purple": (["purple", "violet", "lilac"], ["lavender"]),
-    "pink": (["pink", "rose", "hot pink"], ["magenta"]),
-    "cyan": (["cyan", "teal", "aqua"], ["turquoise"]),
+    "red": (["red", "scarlet", "cherry red", "ruby", "blood red", "tomato red", "vermilion", "bright red"], ["crimson"]),
+    "blue": (["blue", "royal blue", "navy", "sapphire", "deep blue", "ultramarine", "dark blue", "denim blue"], ["cobalt"]),
+    "yellow": (["yellow", "golden", "lemon", "canary yellow", "sunflower yellow", "banana yellow", "bright yellow", "saffron"], ["mustard"]),
+    "purple": (["purple", "violet", "lilac", "plum", "grape", "amethyst", "deep purple", "orchid"], ["lavender"]),
+    "pink": (["pink", "rose", "hot pink", "fuchsia", "bubblegum pink", "flamingo pink", "rosy", "blush pink"], ["magenta"]),
+    "cyan": (["cyan", "teal", "aqua", "aquamarine", "sea green", "teal blue", "seafoam", "aqua blue"], ["turquoise"]),
 }
 SHAPE_WORDS = {  # (singular, plural)
-    "ball": ([("ball", "balls"), ("orb", "orbs"), ("circle", "circles")], [("sphere", "spheres")]),
-    "box": ([("box", "boxes"), ("block", "blocks"), ("square", "squares")], [("cube", "cubes")]),
-    "triangle": ([("triangle", "triangles"), ("wedge", "wedges")], [("pyramid", "pyramids")]),
+    "ball": ([("ball", "balls"), ("orb", "orbs"), ("circle", "circles"), ("globe", "globes"), ("disc", "discs"), ("round ball", "round balls")], [("sphere", "spheres")]),
+    "box": ([("box", "boxes"), ("block", "blocks"), ("square", "squares"), ("crate", "crates"), ("brick", "bricks"), ("square block", "square blocks")], [("cube", "cubes")]),
+    "triangle": ([("triangle", "triangles"), ("wedge", "wedges"), ("cone", "cones"), ("triangular block", "triangular blocks"), ("arrowhead", "arrowheads")], [("pyramid", "pyramids")]),
 }
 SIZE_WORDS = {
-    "small": (["small", "little", "tiny", ""], ["petite"]),
-    "big": (["big", "large", "huge"], ["giant"]),
+    "small": (["small", "little", "tiny", "", "mini", "miniature", "compact"], ["petite"]),
+    "big": (["big", "large", "huge", "enormous", "massive", "jumbo", "oversized"], ["giant"]),
 }
 # motion words: (singular verb phrase, participle phrase)
 MOTION_WORDS = {
-    "still": ([("rests", "resting"), ("sits still", "sitting still"), ("stands", "standing"), ("", "")], [("waits", "waiting")]),
-    "bouncing": ([("bounces", "bouncing"), ("jumps", "jumping")], [("hops", "hopping")]),
-    "falling": ([("falls", "falling"), ("drops", "dropping")], [("tumbles down", "tumbling down")]),
-    "slide_left": ([("slides left", "sliding left"), ("rolls to the left", "rolling to the left"), ("moves left", "moving left")], [("glides to the left", "gliding to the left")]),
-    "slide_right": ([("slides right", "sliding right"), ("rolls to the right", "rolling to the right"), ("moves right", "moving right")], [("glides to the right", "gliding to the right")]),
-    "rising": ([("rises", "rising"), ("floats up", "floating up"), ("flies up", "flying up")], [("drifts upward", "drifting upward")]),
-    "spinning": ([("spins", "spinning"), ("rotates", "rotating"), ("turns around", "turning around")], [("twirls", "twirling")]),
-    "growing": ([("grows", "growing"), ("gets bigger", "getting bigger"), ("expands", "expanding")], [("swells", "swelling")]),
-    "shrinking": ([("shrinks", "shrinking"), ("gets smaller", "getting smaller")], [("contracts", "contracting")]),
+    "still": ([("rests", "resting"), ("sits still", "sitting still"), ("stands", "standing"), ("", ""), ("stays put", "staying put"), ("lies still", "lying still"), ("sits", "sitting"), ("remains still", "remaining still"), ("idles", "idling")], [("waits", "waiting")]),
+    "bouncing": ([("bounces", "bouncing"), ("jumps", "jumping"), ("leaps", "leaping"), ("springs", "springing"), ("skips", "skipping"), ("bounds", "bounding")], [("hops", "hopping")]),
+    "falling": ([("falls", "falling"), ("drops", "dropping"), ("plummets", "plummeting"), ("falls down", "falling down"), ("plunges", "plunging"), ("comes down", "coming down")], [("tumbles down", "tumbling down")]),
+    "slide_left": ([("slides left", "sliding left"), ("rolls to the left", "rolling to the left"), ("moves left", "moving left"), ("goes left", "going left"), ("travels to the left", "traveling to the left"), ("skids left", "skidding left")], [("glides to the left", "gliding to the left")]),
+    "slide_right": ([("slides right", "sliding right"), ("rolls to the right", "rolling to the right"), ("moves right", "moving right"), ("goes right", "going right"), ("travels to the right", "traveling to the right"), ("skids right", "skidding right")], [("glides to the right", "gliding to the right")]),
+    "rising": ([("rises", "rising"), ("floats up", "floating up"), ("flies up", "flying up"), ("ascends", "ascending"), ("goes up", "going up"), ("lifts off", "lifting off"), ("climbs", "climbing"), ("soars", "soaring")], [("drifts upward", "drifting upward")]),
+    "spinning": ([("spins", "spinning"), ("rotates", "rotating"), ("turns around", "turning around"), ("whirls", "whirling"), ("revolves", "revolving"), ("pivots", "pivoting"), ("turns in circles", "turning in circles")], [("twirls", "twirling")]),
+    "growing": ([("grows", "growing"), ("gets bigger", "getting bigger"), ("expands", "expanding"), ("enlarges", "enlarging"), ("gets larger", "getting larger"), ("inflates", "inflating"), ("increases in size", "increasing in size")], [("swells", "swelling")]),
+    "shrinking": ([("shrinks", "shrinking"), ("gets smaller", "getting smaller"), ("deflates", "deflating"), ("dwindles", "dwindling"), ("decreases in size", "decreasing in size"), ("becomes smaller", "becoming smaller")], [("contracts", "contracting")]),
 }
-DIRECTION_WORDS = {-1: ([" to the left", " left", " leftward"], [" westward"]), 1: ([" to the right", " right", " rightward"], [" eastward"])}
+DIRECTION_WORDS = {-1: ([" to the left", " left", " leftward", " towards the left", " leftwards"], [" westward"]), 1: ([" to the right", " right", " rightward", " towards the right", " rightwards"], [" eastward"])}
 SKY_WORDS = {
-    "day": (["during the day", "on a sunny day", "in daylight", "under a blue sky", ""], ["at noon"]),
-    "sunset": (["at sunset", "in the evening", "at sundown"], ["at dusk"]),
-    "night": (["at night", "at nighttime", "under the stars"], ["at midnight"]),
+    "day": (["during the day", "on a sunny day", "in daylight", "under a blue sky", "", "at midday", "in the morning", "in the afternoon", "in bright sunshine", "by day", "in the daytime"], ["at noon"]),
+    "sunset": (["at sunset", "in the evening", "at sundown", "at twilight", "as the sun sets", "at the end of the day", "in the golden hour", "late in the day"], ["at dusk"]),
+    "night": (["at night", "at nighttime", "under the stars", "in the dark", "after dark", "late at night", "in the night", "under a starry sky", "in darkness", "by moonlight"], ["at midnight"]),
 }
 GROUND_WORDS = {
-    "grass": (["on green grass", "on the grass", "on a lawn", "in a meadow", ""], ["on a green field"]),
-    "sand": (["on the sand", "in the desert", "on sand"], ["on the beach"]),
-    "snow": (["on a snowy field", "on snow", "on snowy ground"], ["in a winter landscape"]),
+    "grass": (["on green grass", "on the grass", "on a lawn", "in a meadow", "", "on grassland", "on a grassy hill", "on turf", "in a park", "in a pasture", "on the lawn"], ["on a green field"]),
+    "sand": (["on the sand", "in the desert", "on sand", "on a sandy shore", "on the dunes", "on sandy ground", "in the dunes", "on the seashore"], ["on the beach"]),
+    "snow": (["on a snowy field", "on snow", "on snowy ground", "in the snow", "on snow-covered ground", "on a frozen plain", "on a white snowfield", "in the arctic"], ["in a winter landscape"]),
 }
 WEATHER_WORDS = {
-    "clear": (["", "", "in clear weather"], ["under clear skies"]),
-    "rain": (["while it rains", "in the rain", "in a rainstorm"], ["during a downpour"]),
-    "snow": (["while it snows", "as snow falls", "in a snowstorm"], ["in falling snowflakes"]),
+    "clear": (["", "", "in clear weather", "in fine weather", "in calm weather", "in dry weather", "with no rain"], ["under clear skies"]),
+    "rain": (["while it rains", "in the rain", "in a rainstorm", "in a shower", "in the pouring rain", "as rain falls", "with rain falling", "in rainy weather", "in a drizzle"], ["during a downpour"]),
+    "snow": (["while it snows", "as snow falls", "in a snowstorm", "in a blizzard", "with snow falling", "in snowy weather", "in a snow shower"], ["in falling snowflakes"]),
 }
 CAMERA_WORDS = {
-    "static": (["", "", "static camera", "the camera is still"], ["fixed shot"]),
-    "pan_left": (["the camera pans left", "camera panning left", "pan to the left"], ["the view sweeps left"]),
-    "pan_right": (["the camera pans right", "camera panning right", "pan to the right"], ["the view sweeps right"]),
-    "zoom_in": (["the camera zooms in", "zooming in", "zoom in"], ["the camera pushes in"]),
+    "static": (["", "", "static camera", "the camera is still", "still camera", "locked-off shot", "tripod shot", "steady camera", "no camera movement"], ["fixed shot"]),
+    "pan_left": (["the camera pans left", "camera panning left", "pan to the left", "the camera moves left", "panning left", "the camera turns left", "camera tracking left", "the shot pans to the left"], ["the view sweeps left"]),
+    "pan_right": (["the camera pans right", "camera panning right", "pan to the right", "the camera moves right", "panning right", "the camera turns right", "camera tracking right", "the shot pans to the right"], ["the view sweeps right"]),
+    "zoom_in": (["the camera zooms in", "zooming in", "zoom in", "the camera moves closer", "zooming closer", "the camera zooms closer", "dolly in", "zoom-in shot"], ["the camera pushes in"]),
 }
-NUMBERS = {1: (["a", "one", "1", "a single"], ["an individual"]), 2: (["two", "2", "a pair of"], ["a couple of"]), 3: (["three", "3"], ["a trio of"])}
+NUMBERS = {1: (["a", "one", "1", "a single", "just one", "only one", "one single"], ["an individual"]), 2: (["two", "2", "a pair of", "twin", "a duo of", "two separate"], ["a couple of"]), 3: (["three", "3", "a group of three", "a set of three", "three separate"], ["a trio of"])}
+# Words a prompt may carry that say nothing the world can show: training captions sometimes wear
+# them, so that a user's "a cinematic video of ..." does not move the model off its meaning.
+FILLER_PREFIXES = ["a video of", "a clip of", "footage of", "a short film:", "scene:", "watch as", "a cinematic shot of",
+                   "an animation of", "a simple video showing", "a beautiful 4k video of", "a cute cartoon of", "lovely footage:"]
 
 
 def _pick(rng: np.random.Generator, table: dict, key, split: str):
@@ -111,6 +118,15 @@ def _object_phrase(rng, obj: WorldObject, count: int, split: str) -> tuple[str, 
     return " ".join(words), (verb, participle)
 
 
+def _fill(rng: np.random.Generator, text: str) -> str:
+    """Sometimes a filler prefix, sometimes a closing full stop."""
+    if rng.random() < 0.25:
+        text = f"{FILLER_PREFIXES[int(rng.integers(len(FILLER_PREFIXES)))]} {text}"
+    if rng.random() < 0.2:
+        text += "."
+    return text
+
+
 def caption(scene: Scene, rng: np.random.Generator, split: str = "train") -> str:
     """One phrasing of the scene. split: 'train', 'heldout' (eval-only words) or 'any'."""
     parts = []
@@ -142,6 +158,8 @@ def caption(scene: Scene, rng: np.random.Generator, split: str = "train") -> str
         text = " ".join(setting) + ": " + subject
     if camera:
         text = f"{text}; {camera}" if rng.random() < 0.6 else f"{camera}, {text}"
+    if split != "heldout":  # held-out captions stay as they were: eval prompts do not change
+        text = _fill(rng, text)
     text = " ".join(text.split())
     if rng.random() < 0.5:
         text = text[0].upper() + text[1:]

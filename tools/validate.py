@@ -1,0 +1,43 @@
+"""Choose between weights files (checkpoints, settings) on validation prompts: held-out words, as
+`vitascope eval` uses, but other scenes (seeds from VALIDATION_SEED_BASE), so that the eval set
+stays unseen by every choice made.
+
+    python tools/validate.py src/vitascope/models/weights/world-s.safetensors runs/x/ema.safetensors --n 36
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from vitascope.eval import ATTRIBUTES, VALIDATION_SEED_BASE, backend_calls, evaluate  # noqa: E402
+from vitascope.models.world import WorldModel  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("weights", nargs="+")
+    ap.add_argument("--n", type=int, default=36, help="validation prompts")
+    ap.add_argument("--guidance", type=float, default=3.0)
+    ap.add_argument("--steps", type=int, default=24)
+    args = ap.parse_args()
+    rows = {}
+    for w in args.weights:
+        t0 = time.time()
+        model = WorldModel.from_file("validate", Path(w), steps=args.steps, guidance=args.guidance)
+        rows[w] = evaluate(backend_calls(model)[0], n=args.n, seed_base=VALIDATION_SEED_BASE)
+        print(f"{w}: {100 * rows[w].overall:.1f}% of attributes, sync {100 * rows[w].sync:.1f}% ({time.time() - t0:.0f} s)", flush=True)
+    print("| attribute | " + " | ".join(Path(w).parent.name + "/" + Path(w).name for w in rows) + " |")
+    print("|---|" + "---|" * len(rows))
+    for a in ATTRIBUTES:
+        print(f"| {a} | " + " | ".join(f"{100 * s.accuracy(a):.1f}%" for s in rows.values()) + " |")
+    print("| **all attributes** | " + " | ".join(f"**{100 * s.overall:.1f}%**" for s in rows.values()) + " |")
+    print("| sync | " + " | ".join(f"{100 * s.sync:.1f}%" for s in rows.values()) + " |")
+
+
+if __name__ == "__main__":
+    main()
