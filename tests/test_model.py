@@ -191,7 +191,7 @@ def test_detail_head_joins_trained_weights_and_trains_alone(tmp_path):
         assert torch.equal(plain(**x)[0], headed.eval()(**x)[0])
     # only the head trains; the network it sits on stays as it was, in the raw and the EMA weights
     head_run = tmp_path / "head"
-    cfg = _tiny_cfg(model="world-tiny-detail", steps=4, resume_from=str(base), ema_from=str(base), train_only="detail.", uniform_t=0.5)
+    cfg = _tiny_cfg(model="world-tiny-detail", steps=4, resume_from=str(base), ema_from=str(base), train_only="detail.", uniform_t=1.0, low_t=0.0, near_zero_t=0.0, min_t=0.5)
     assert train(head_run, cfg)["step"] == 4
     ck = torch.load(head_run / "ckpt.pt", weights_only=False)
     before = {k: v.float() for k, v in load_file(str(base)).items()}
@@ -204,8 +204,8 @@ def test_detail_head_joins_trained_weights_and_trains_alone(tmp_path):
     assert r.frames.shape == (12, 64, 112, 3)
     with pytest.raises(ValueError, match="train_only"):
         train(tmp_path / "bad", _tiny_cfg(steps=1, train_only="nothing."))
-    with pytest.raises(ValueError, match="uniform_t"):
-        _tiny_cfg(uniform_t=0.9)
+    with pytest.raises(ValueError, match="shares"):
+        _tiny_cfg(uniform_t=0.9)  # with low_t 0.3 and near_zero_t 0.2 by default: 1.4 in all
 
 
 def test_diagnostic_tools_and_the_gpu_export_round_trip(tmp_path):

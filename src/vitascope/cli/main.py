@@ -197,6 +197,9 @@ def train(
     schedule: Annotated[str, typer.Option(help="Learning rate: constant, or cosine over the run (over --minutes when given).")] = "constant",
     train_only: Annotated[str, typer.Option(help="Train only parameters whose names start with this (e.g. detail.); the rest stay frozen.")] = "",
     uniform_t: Annotated[float, typer.Option(help="Share of training times drawn from all of [0, 1] (the rest lean to the noisy end).")] = 0.0,
+    low_t: Annotated[float, typer.Option(help="Share of training times drawn from the noisiest quarter.")] = 0.3,
+    near_zero_t: Annotated[float, typer.Option(help="Share of training times drawn from t < 0.03 (pure noise: only the prompt says what to draw).")] = 0.2,
+    min_t: Annotated[float, typer.Option(help="Map training times onto [min_t, 1] (for a part that works only late in sampling).")] = 0.0,
 ) -> None:
     """Train the embedded world model with flow matching; resumable."""
     from vitascope.models.world_net import WorldNet_configs
@@ -218,6 +221,9 @@ def train(
             schedule=schedule,
             train_only=train_only,
             uniform_t=uniform_t,
+            low_t=low_t,
+            near_zero_t=near_zero_t,
+            min_t=min_t,
             resume_from=str(resume_from) if resume_from else None,
             ema_from=str(export) if resume_from and export and export.exists() else None,
         )

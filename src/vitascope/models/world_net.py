@@ -200,26 +200,40 @@ class TextEncoderHead(nn.Module):
         return self.norm(x), pooled
 
 
+# the detail head works from this flow time on: before it, x_t holds too little of the clip's
+# edges to sharpen with (the estimate's object error is already as high at t = 0.3 as at 0.7),
+# and skipping it there spares two thirds of its cost in sampling
+DETAIL_FROM = 0.5
+
+
 class DetailHead(nn.Module):
     """Corrects a data estimate (B, 3, T, H, W) pixel by pixel from itself and the noisy input at
-    flow time t: two 3x3 convolutions per frame, modulated by t, and a 1x1 to a residual that
-    starts at zero (the head begins as the identity, so it can join trained weights)."""
+    flow time t: a 3x3 convolution per frame, then two pixel-wise layers, modulated by t, to a
+    residual that starts at zero (the head begins as the identity, so it can join trained weights).
+    Frames run as a batch of 2D images with channels last: at full resolution with few channels a
+    CPU spends its time moving memory, and this layout keeps every layer a dense pass."""
 
     def __init__(self, c: int, cond_dim: int):
         super().__init__()
-        self.conv1 = nn.Conv3d(6, c, (1, 3, 3), padding=(0, 1, 1))
-        self.conv2 = nn.Conv3d(c, c, (1, 3, 3), padding=(0, 1, 1))
-        self.out = nn.Conv3d(c, 3, 1)
+        self.conv = nn.Conv2d(6, c, 3, padding=1)
+        self.mix = nn.Linear(c, c)
+        self.out = nn.Linear(c, 3)
         self.mod = nn.Sequential(nn.Linear(cond_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, 4 * c))
         self.cond_dim = cond_dim
 
     def forward(self, estimate: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        B = estimate.shape[0]
+        on = t >= DETAIL_FROM
+        if not bool(on.any()):  # all samples still too noisy for detail: nothing to compute
+            return estimate
+        B, _, T, H, W = estimate.shape
         c_in = 1.0 / torch.sqrt((t * 0.5) ** 2 + (1 - t) ** 2)  # x_t at unit spread, as the net's input
-        s1, b1, s2, b2 = self.mod(timestep_embedding(t, self.cond_dim)).to(estimate.dtype).view(B, -1, 1, 1, 1).chunk(4, dim=1)
-        h = self.conv1(torch.cat([estimate, x_t * c_in.to(x_t.dtype).view(B, 1, 1, 1, 1)], dim=1))
-        h = self.conv2(F.silu(h * (1 + s1) + b1))
-        return estimate + self.out(F.silu(h * (1 + s2) + b2))
+        s1, b1, s2, b2 = (m.view(B, 1, 1, 1, -1) for m in self.mod(timestep_embedding(t, self.cond_dim)).to(estimate.dtype).chunk(4, dim=1))
+        x = torch.cat([estimate, x_t * c_in.to(x_t.dtype).view(B, 1, 1, 1, 1)], dim=1)  # (B, 6, T, H, W)
+        x = x.permute(0, 2, 3, 4, 1).reshape(B * T, H, W, 6).permute(0, 3, 1, 2)  # frames as images, channels last
+        h = self.conv(x).permute(0, 2, 3, 1).reshape(B, T, H, W, -1)  # (B, T, H, W, c)
+        h = self.mix(F.silu(h * (1 + s1) + b1))
+        r = self.out(F.silu(h * (1 + s2) + b2))  # (B, T, H, W, 3)
+        return estimate + r.permute(0, 4, 1, 2, 3) * on.to(r.dtype).view(B, 1, 1, 1, 1)
 
 
 class WorldNet(nn.Module):
@@ -287,7 +301,7 @@ class WorldNet(nn.Module):
         # Outputs and adaLN modulations start at zero: each block begins as the identity and the
         # net first predicts zero velocity, which keeps early flow-matching steps stable (DiT).
         for m in self.modules():
-            if isinstance(m, (nn.Conv3d, nn.Conv1d, nn.Linear)):
+            if isinstance(m, (nn.Conv3d, nn.Conv2d, nn.Conv1d, nn.Linear)):
                 nn.init.xavier_uniform_(m.weight.view(m.weight.shape[0], -1))
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)

@@ -49,6 +49,7 @@ class TrainConfig:
     low_t: float = 0.3  # share of training times drawn uniformly from the noisiest quarter
     near_zero_t: float = 0.2  # share drawn from t < 0.03, where only the prompt tells what to draw
     uniform_t: float = 0.0  # share drawn from all of [0, 1]
+    min_t: float = 0.0  # times are mapped onto [min_t, 1] (a part that works only late in sampling, such as the detail head)
     workers: int = 0  # data worker processes (0: clips are made in the training loop, exactly reproducible)
     max_reuse: int = 1  # with workers: a batch trains again at new noise levels while the next is not ready, up to this many times
     schedule: str = "constant"  # or "cosine": down to min_lr over the run (its steps, or max_seconds when given)
@@ -60,8 +61,11 @@ class TrainConfig:
     def __post_init__(self):
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"schedule must be 'constant' or 'cosine'. Got {self.schedule!r}.")
-        if not 0 <= self.uniform_t <= 1 - self.low_t - self.near_zero_t + 1e-9:
-            raise ValueError(f"uniform_t must be between 0 and 1 - low_t - near_zero_t = {1 - self.low_t - self.near_zero_t:g}. Got {self.uniform_t}.")
+        if not 0 <= self.min_t < 1:
+            raise ValueError(f"min_t must be in [0, 1). Got {self.min_t}.")
+        shares = (self.low_t, self.near_zero_t, self.uniform_t)
+        if min(shares) < 0 or sum(shares) > 1 + 1e-9:
+            raise ValueError(f"low_t, near_zero_t and uniform_t are shares of the training times: each at least 0, together at most 1. Got {shares}.")
         if self.workers < 0 or self.max_reuse < 1:
             raise ValueError(f"workers must be at least 0 and max_reuse at least 1. Got workers={self.workers}, max_reuse={self.max_reuse}.")
 
@@ -230,11 +234,13 @@ def loss_fn(
     near_zero_t: float = 0.0,
     noise_gen: torch.Generator | None = None,
     uniform_t: float = 0.0,
+    min_t: float = 0.0,
 ) -> tuple[torch.Tensor, dict]:
     """Flow-matching loss of a batch. `gen` draws the times; `noise_gen` (default `gen`) the
     noise, on its own device: on a GPU, drawing a batch's noise on the CPU takes longer than the step."""
     B = b.video.shape[0]
     t = flow.sample_t(B, gen, low=low_t, near_zero=near_zero_t, uniform=uniform_t).to(b.video.device)
+    t = min_t + (1 - min_t) * t
     ramp = detail_ramp(t)
     weight_v = (1 + object_weight * ramp.view(B, 1, 1, 1, 1) * b.obj_v) * b.free_v  # (B, 1, T, H, W)
     weight_a = (1 + 4 * ramp.view(B, 1, 1) * b.loud_a) * b.free_a
@@ -331,11 +337,13 @@ def train(
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # noise per step: a resumed run is the same run
             noise_gen = torch.Generator(device).manual_seed(cfg.seed * 1_000_003 + step) if amp else None
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss, parts = loss_fn(net, b, gen, cfg.low_t, cfg.object_weight, cfg.near_zero_t, noise_gen, cfg.uniform_t)
+                loss, parts = loss_fn(net, b, gen, cfg.low_t, cfg.object_weight, cfg.near_zero_t, noise_gen, cfg.uniform_t, cfg.min_t)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gnorm = float(torch.nn.utils.clip_grad_norm_(trainable, 1.0))
-            opt.step()
+            gnorm = 0.0
+            if loss.requires_grad:  # with a part frozen, a batch may not reach the part that trains
+                loss.backward()
+                gnorm = float(torch.nn.utils.clip_grad_norm_(trainable, 1.0))
+                opt.step()
             decay = min(cfg.ema, (1 + step) / (10 + step))
             with torch.no_grad():
                 torch._foreach_lerp_([e for e, _ in ema_pairs], [p for _, p in ema_pairs], 1 - decay)
