@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from vitascope.world import ENV_RATE, SAMPLE_RATE, Scene, WorldObject, caption, render, sample_scene, simulate, vocode
-from vitascope.world.captions import COLOUR_WORDS, SHAPE_WORDS
+from vitascope.world.captions import SHAPE_WORDS
 from vitascope.world.scene import COLOURS, GROUNDS, HORIZON, SKIES, contacts, object_state
 from vitascope.world.sound import analyze, envelopes
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from vitascope.eval import ATTRIBUTES, VALIDATION_SEED_BASE, backend_calls, evaluate  # noqa: E402
+from vitascope.eval import VALIDATION_SEED_BASE, backend_calls, evaluate, table  # noqa: E402
 from vitascope.models.world import WorldModel  # noqa: E402
 
 
@@ -31,12 +31,7 @@ def main() -> None:
         model = WorldModel.from_file("validate", Path(w), steps=args.steps, guidance=args.guidance)
         rows[w] = evaluate(backend_calls(model)[0], n=args.n, seed_base=VALIDATION_SEED_BASE)
         print(f"{w}: {100 * rows[w].overall:.1f}% of attributes, sync {100 * rows[w].sync:.1f}% ({time.time() - t0:.0f} s)", flush=True)
-    print("| attribute | " + " | ".join(Path(w).parent.name + "/" + Path(w).name for w in rows) + " |")
-    print("|---|" + "---|" * len(rows))
-    for a in ATTRIBUTES:
-        print(f"| {a} | " + " | ".join(f"{100 * s.accuracy(a):.1f}%" for s in rows.values()) + " |")
-    print("| **all attributes** | " + " | ".join(f"**{100 * s.overall:.1f}%**" for s in rows.values()) + " |")
-    print("| sync | " + " | ".join(f"{100 * s.sync:.1f}%" for s in rows.values()) + " |")
+    print(table({Path(w).parent.name + "/" + Path(w).name: score for w, score in rows.items()}))
 
 
 if __name__ == "__main__":

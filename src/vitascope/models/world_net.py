@@ -74,6 +74,12 @@ def skip_scales(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return t * SIGMA_DATA**2 / d**2, (1 - t) / d
 
 
+def input_scale(t: torch.Tensor) -> torch.Tensor:
+    """EDM's c_in: the factor that gives x_t unit spread at every t, for data of spread SIGMA_DATA
+    and unit noise."""
+    return 1.0 / torch.sqrt((t * SIGMA_DATA) ** 2 + (1 - t) ** 2)
+
+
 POS_FREQS = 4
 
 
@@ -226,9 +232,8 @@ class DetailHead(nn.Module):
         if not bool(on.any()):  # all samples still too noisy for detail: nothing to compute
             return estimate
         B, _, T, H, W = estimate.shape
-        c_in = 1.0 / torch.sqrt((t * 0.5) ** 2 + (1 - t) ** 2)  # x_t at unit spread, as the net's input
         s1, b1, s2, b2 = (m.view(B, 1, 1, 1, -1) for m in self.mod(timestep_embedding(t, self.cond_dim)).to(estimate.dtype).chunk(4, dim=1))
-        x = torch.cat([estimate, x_t * c_in.to(x_t.dtype).view(B, 1, 1, 1, 1)], dim=1)  # (B, 6, T, H, W)
+        x = torch.cat([estimate, x_t * input_scale(t).to(x_t.dtype).view(B, 1, 1, 1, 1)], dim=1)  # (B, 6, T, H, W): x_t at unit spread, as the net's input
         x = x.permute(0, 2, 3, 4, 1).reshape(B * T, H, W, 6).permute(0, 3, 1, 2)  # frames as images, channels last
         h = self.conv(x).permute(0, 2, 3, 1).reshape(B, T, H, W, -1)  # (B, T, H, W, c)
         h = self.mix(F.silu(h * (1 + s1) + b1))
@@ -357,7 +362,7 @@ class WorldNet(nn.Module):
         if T % (pt * 4) or H % (ph * 4) or W % (pw * 4):
             raise ValueError(f"video must have T % {pt * 4} == 0, H % {ph * 4} == 0, W % {pw * 4} == 0. Got {tuple(video.shape)}.")
         # unit-variance inputs at every t (EDM's c_in), for data of std ~0.5 and unit noise
-        c_in = (1.0 / torch.sqrt((t * 0.5) ** 2 + (1 - t) ** 2)).to(video.dtype)  # (B,)
+        c_in = input_scale(t).to(video.dtype)  # (B,)
         gate = 1 + self.in_gate(timestep_embedding(t, self.cfg.cond_dim)).to(video.dtype)  # (B, 2)
         video = video * (c_in * gate[:, 0]).view(B, 1, 1, 1, 1)
         audio = audio * (c_in * gate[:, 1]).view(B, 1, 1)

@@ -282,12 +282,12 @@ def train(
     ema = WorldNet(net_cfg).to(device)
     ema.load_state_dict(net.state_dict())
     ema.requires_grad_(False)
-    trainable = [p for n, p in net.named_parameters() if n.startswith(cfg.train_only)]
-    if not trainable:
-        raise ValueError(f"train_only matches no parameter of {cfg.model}. Got {cfg.train_only!r}.")
     for n, p in net.named_parameters():
         p.requires_grad_(n.startswith(cfg.train_only))  # frozen parts run without a graph: cheap steps
-    ema_pairs = [(e, p) for (n, e), p in zip(ema.named_parameters(), net.parameters()) if n.startswith(cfg.train_only)]
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    ema_trained = [e for e, p in zip(ema.parameters(), net.parameters()) if p.requires_grad]  # frozen EMA weights stay as loaded
+    if not trainable:
+        raise ValueError(f"train_only matches no parameter of {cfg.model}. Got {cfg.train_only!r}.")
     opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
     step = start = 0
     ckpt_path = run_dir / "ckpt.pt"
@@ -346,7 +346,7 @@ def train(
                 opt.step()
             decay = min(cfg.ema, (1 + step) / (10 + step))
             with torch.no_grad():
-                torch._foreach_lerp_([e for e, _ in ema_pairs], [p for _, p in ema_pairs], 1 - decay)
+                torch._foreach_lerp_(ema_trained, trainable, 1 - decay)
             step += 1
             last = {"step": step, "loss": loss.item(), **parts, "grad_norm": gnorm, "lr": lr, "sec": time.time() - t0, "data_sec": t_data}
             if feeder is not None:
@@ -408,7 +408,7 @@ def load_resume(net: WorldNet, path: str | Path) -> int:
     saved = WorldNetConfig.from_dict(json.loads(meta["config"]))
     # the same weights fit either output form; a run may switch (warm start, see WorldNetConfig.precond)
     # and weights without a detail head warm-start one that has it (the head starts as the identity)
-    if replace(saved, precond=net.cfg.precond, detail=net.cfg.detail if not saved.detail else saved.detail) != net.cfg:
+    if replace(saved, precond=net.cfg.precond, detail=saved.detail or net.cfg.detail) != net.cfg:
         raise ValueError(f"{path} holds weights of another configuration: {meta['config']}")
     load_weights(net, {k: v.float() for k, v in load_file(str(path)).items()})
     return int(meta.get("step", 0))
