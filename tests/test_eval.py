@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from vitascope.eval import ATTRIBUTES, backend_calls, eval_cases, evaluate, table
 from vitascope.models.base import GenerationRequest
 from vitascope.models.world import WorldModel
@@ -30,6 +32,12 @@ def test_eval_prompts_use_held_out_words():
     assert len(set(prompts)) == 12
     # fixed: the same cases every run, so numbers are comparable between checkpoints
     assert [p for _, _, p, _ in eval_cases(3)] == [p for _, _, p, _ in eval_cases(3)]
+    # the same scenes in training words: no held-out colour word, the same scenes and sizes
+    train = eval_cases(12, split="train")
+    assert [(s, sc, size) for s, sc, _, size in train] == [(s, sc, size) for s, sc, _, size in eval_cases(12)]
+    assert not any(any(w in p.lower().split() for w in held) for _, _, p, _ in train)
+    with pytest.raises(ValueError, match="split"):
+        eval_cases(2, split="any")
 
 
 def test_extension_eval_builds_long_clips_and_scores_both_ends():

@@ -89,6 +89,55 @@ def test_flow_integrates_a_known_velocity_exactly():
     assert abs(float(g[1]) - 0.1 / (0.1 + 3.0 * 0.9)) < 1e-6 and float(g[1]) < 0.1  # shifted towards the noise
 
 
+def test_stochastic_steps_renew_noise_and_still_land_on_the_data():
+    # a velocity that knows the data (x_hat = data at every step) lands on it with fresh noise too
+    data, noise = torch.randn(1, 3, 4, 4, 4), torch.randn(1, 3, 4, 4, 4)
+    a_data, a_noise = torch.randn(1, 2, 8), torch.randn(1, 2, 8)
+    seen = []
+
+    def v(x, a, t):
+        seen.append(x.clone())
+        return flow.velocity(data, x, t), flow.velocity(a_data, a, t)
+
+    grid = flow.time_grid(6)
+    out = flow.integrate(v, noise, a_noise, grid, eta=0.7, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(out.video, data, atol=1e-5) and torch.allclose(out.audio, a_data, atol=1e-5)
+    # the path differs from the ODE's: after one step x is no longer on the straight line
+    t1 = float(grid[1])
+    assert not torch.allclose(seen[1], t1 * data + (1 - t1) * noise, atol=1e-3)
+    with pytest.raises(ValueError, match="eta"):
+        flow.integrate(v, noise, a_noise, grid, eta=1.5)
+
+
+def test_guidance_interval_and_sampler_settings():
+    req = GenerationRequest(prompt="a red box on the sand", seconds=1, width=640, height=360, seed=2)
+    plain = WorldModel.random("t", "world-tiny", steps=3, guidance=1.0, seed=4)
+    empty_interval = WorldModel.random("t", "world-tiny", steps=3, guidance=5.0, guidance_interval=(0.0, 0.0), seed=4)
+    guided = WorldModel.random("t", "world-tiny", steps=3, guidance=5.0, seed=4)
+    for m in (plain, empty_interval, guided):  # wake up the zero-initialised outputs, alike in all three
+        torch.manual_seed(9)
+        with torch.no_grad():
+            for p in m.net.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+    a, b, c = (m.generate(req, lambda f: None) for m in (plain, empty_interval, guided))
+    assert np.array_equal(a.frames, b.frames)  # guidance applied nowhere is the prompt alone
+    assert not np.array_equal(a.frames, c.frames)
+    s1 = WorldModel.random("t", "world-tiny", steps=3, guidance=1.0, eta=0.5, seed=4)
+    s1.net.load_state_dict(plain.net.state_dict())
+    r1, r2 = s1.generate(req, lambda f: None), s1.generate(req, lambda f: None)
+    assert np.array_equal(r1.frames, r2.frames) and not np.array_equal(r1.frames, a.frames)  # stochastic, yet a seed reproduces
+    with pytest.raises(ValueError, match="guidance_interval"):
+        WorldModel.random("t", "world-tiny", guidance_interval=(0.8, 0.2))
+    out = {}
+    for bf16 in (True, False):  # the network under bfloat16 autocast or not; the flow stays float32
+        m = WorldModel.random("t", "world-tiny", steps=3, guidance=5.0, bf16=bf16, seed=4)
+        m.net.load_state_dict(guided.net.state_dict())
+        out[bf16] = m.generate(req, lambda f: None)
+        assert np.array_equal(out[bf16].frames, m.generate(req, lambda f: None).frames) and out[bf16].audio.dtype == np.float32
+    diff = np.abs(out[True].frames.astype(int) - out[False].frames.astype(int))
+    assert diff.mean() < 3 and (out[False].frames.std() > 10)  # bfloat16 rounds, it does not draw another clip
+
+
 def test_windows_plan_covers_the_clip():
     assert _plan(0, 48) == [(0, 48)]
     assert _plan(0, 96) == [(0, 48), (48, 36), (84, 12)]

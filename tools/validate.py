@@ -24,13 +24,18 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=36, help="validation prompts")
     ap.add_argument("--guidance", type=float, default=3.0)
     ap.add_argument("--steps", type=int, default=24)
+    ap.add_argument("--interval", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"), help="flow times where guidance applies")
+    ap.add_argument("--shift", type=float, default=2.0, help="time grid shift towards the noise")
+    ap.add_argument("--words", choices=("heldout", "train"), default="heldout", help="phrase the validation scenes in held-out words (as eval does) or in training words")
+    ap.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto", help="network precision (auto: bf16 where the CPU has it)")
+    ap.add_argument("--eta", type=float, default=0.0, help="share of fresh noise per sampling step")
     args = ap.parse_args()
     rows = {}
     for w in args.weights:
         t0 = time.time()
-        model = WorldModel.from_file("validate", Path(w), steps=args.steps, guidance=args.guidance)
-        rows[w] = evaluate(backend_calls(model)[0], n=args.n, seed_base=VALIDATION_SEED_BASE)
-        print(f"{w}: {100 * rows[w].overall:.1f}% of attributes, sync {100 * rows[w].sync:.1f}% ({time.time() - t0:.0f} s)", flush=True)
+        model = WorldModel.from_file("validate", Path(w), steps=args.steps, guidance=args.guidance, guidance_interval=tuple(args.interval), shift=args.shift, eta=args.eta, bf16={"auto": None, "bf16": True, "fp32": False}[args.precision])
+        rows[w] = evaluate(backend_calls(model)[0], n=args.n, seed_base=VALIDATION_SEED_BASE, split=args.words)
+        print(f"{w} (guidance {args.guidance} on {args.interval}, {args.steps} steps, shift {args.shift}, eta {args.eta}, bf16 {model.bf16}, {args.words} words): {100 * rows[w].overall:.1f}% of attributes, sync {100 * rows[w].sync:.1f}% ({time.time() - t0:.0f} s)", flush=True)
     print(table({Path(w).parent.name + "/" + Path(w).name: score for w, score in rows.items()}))
 
 

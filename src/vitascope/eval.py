@@ -85,13 +85,17 @@ def score_reading(scene: Scene, r: Reading, score: Score) -> None:
         score.sync_total += len(r.contacts)
 
 
-def eval_cases(n: int, seed_base: int = EVAL_SEED_BASE) -> list[tuple[int, Scene, str, tuple[int, int]]]:
+def eval_cases(n: int, seed_base: int = EVAL_SEED_BASE, split: str = "heldout") -> list[tuple[int, Scene, str, tuple[int, int]]]:
+    """(seed, scene, prompt, size) of n held-out scenes. split="train" phrases the same scenes in
+    training words: the difference it makes measures what held-out words cost, apart from drawing."""
+    if split not in ("heldout", "train"):
+        raise ValueError(f"split must be 'heldout' or 'train'. Got {split!r}.")
     out = []
     for i in range(n):
         w, h = SIZES[i % len(SIZES)]
         seed = seed_base + i
         scene = sample_scene(seed, aspect=w / h)
-        out.append((seed, scene, caption(scene, np.random.default_rng(seed), split="heldout"), (w, h)))
+        out.append((seed, scene, caption(scene, np.random.default_rng(seed), split=split), (w, h)))
     return out
 
 
@@ -117,14 +121,21 @@ def backend_calls(backend) -> tuple[Generate, Callable]:
 
 
 def evaluate(
-    generate: Generate | None, n: int = 30, seconds: float = 4.0, eval_size: tuple[int, int] | None = None, progress=None, seed_base: int = EVAL_SEED_BASE
+    generate: Generate | None,
+    n: int = 30,
+    seconds: float = 4.0,
+    eval_size: tuple[int, int] | None = None,
+    progress=None,
+    seed_base: int = EVAL_SEED_BASE,
+    split: str = "heldout",
 ) -> Score:
     """Score n held-out prompts. generate(prompt, seed, width, height, seconds) -> (frames, fps, audio, rate);
     None scores the simulator's own clips (the measurement's ceiling). seed_base=VALIDATION_SEED_BASE
-    scores other held-out scenes, for choosing checkpoints without looking at the eval set."""
+    scores other held-out scenes, for choosing checkpoints without looking at the eval set;
+    split="train" asks for the same scenes in training words (see eval_cases)."""
     score = Score()
     with tempfile.TemporaryDirectory() as tmp:
-        for k, (seed, scene, prompt, (w, h)) in enumerate(eval_cases(n, seed_base)):
+        for k, (seed, scene, prompt, (w, h)) in enumerate(eval_cases(n, seed_base, split)):
             ew, eh = eval_size or (w // 4 // 2 * 2, h // 4 // 2 * 2)  # measured at a quarter of the size asked for
             if generate is None:
                 s = simulate(seed, height=eh, width=ew, seconds=seconds, scene=scene)

@@ -182,12 +182,13 @@ def videos_delete(video_id: str) -> None:
 @app.command()
 def train(
     run: Annotated[Path, typer.Option(help="Run directory: checkpoints and logs; resumed if present.")] = Path("runs/world-s"),
-    model: Annotated[str, typer.Option(help="Model configuration: world-tiny, world-s or world-s-skip.")] = "world-s",
+    model: Annotated[str, typer.Option(help="Model configuration: world-tiny, world-s, world-s-skip or world-s-detail.")] = "world-s",
     steps: Annotated[int, typer.Option(help="Total optimizer steps of the run.")] = 100_000,
     batch: Annotated[int, typer.Option(help="Clips per step.")] = 12,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-4,
     minutes: Annotated[Optional[float], typer.Option(help="Stop after this long (a part of a longer run).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto (bf16 autocast on CUDA and on CPUs with native bf16), bf16 or fp32.")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the data stream and initialisation.")] = 0,
     export: Annotated[Optional[Path], typer.Option(help="Write the EMA weights here (safetensors) at the end.")] = None,
     resume_from: Annotated[Optional[Path], typer.Option(help="Compact resume file, used when the run directory has no checkpoint.")] = None,
@@ -215,6 +216,7 @@ def train(
             batch=batch,
             lr=lr,
             device=device,
+            precision=precision,
             seed=seed,
             workers=workers,
             max_reuse=max_reuse,

@@ -10,6 +10,7 @@ time grid shifted towards the noisy end, where the coarse layout of a clip is de
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -73,14 +74,36 @@ def integrate(
     audio: torch.Tensor,
     grid: torch.Tensor,
     progress: Callable[[float], None] | None = None,
+    eta: float = 0.0,
+    generator: torch.Generator | None = None,
 ) -> FlowState:
-    """Euler integration of (video, audio) along the grid; velocity(video, audio, t) -> (dv, da)."""
+    """Integration of (video, audio) along the grid; velocity(video, audio, t) -> (dv, da).
+
+    eta = 0 is Euler's method. eta > 0 takes stochastic steps (DDIM's eta, in flow form): the
+    data estimate x_hat = x + (1 - t) v and the noise it implies are recombined at the next time,
+    a share eta of that noise replaced by fresh noise from `generator`. Fresh noise lets a step
+    correct what earlier steps got wrong instead of carrying it to the end."""
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must be in [0, 1]. Got {eta}.")
     B = video.shape[0]
     for i in range(len(grid) - 1):
         t0, t1 = float(grid[i]), float(grid[i + 1])
         dv, da = velocity(video, audio, torch.full((B,), t0))
-        video = video + (t1 - t0) * dv
-        audio = audio + (t1 - t0) * da
+        if eta > 0 and t1 < 1.0 and 1 - t0 >= T_EPS:  # where velocity() did not clamp 1 - t
+            video = _stochastic_step(video, dv, t0, t1, eta, generator)
+            audio = _stochastic_step(audio, da, t0, t1, eta, generator)
+        else:
+            video = video + (t1 - t0) * dv
+            audio = audio + (t1 - t0) * da
         if progress is not None:
             progress((i + 1) / (len(grid) - 1))
     return FlowState(video=video, audio=audio)
+
+
+def _stochastic_step(x: torch.Tensor, v: torch.Tensor, t0: float, t1: float, eta: float, generator: torch.Generator | None) -> torch.Tensor:
+    """x at t1 from x at t0 and velocity v: t1 * x_hat + (1 - t1) * noise, where the noise is the
+    one x_hat implies, partly renewed (variance kept: sqrt(1 - eta^2) of it plus eta of fresh)."""
+    x_hat = x + (1 - t0) * v
+    eps = x - t0 * v  # (x - t0 * x_hat) / (1 - t0), written without the division
+    fresh = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+    return t1 * x_hat + (1 - t1) * (math.sqrt(1 - eta**2) * eps + eta * fresh)

@@ -17,7 +17,7 @@ import torch
 from vitascope import media
 from vitascope.models import flow, text
 from vitascope.models.base import Capabilities, GenerationRequest, GenerationResult, Progress
-from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
+from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, cpu_has_bf16, load_weights
 from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, vocode
 from vitascope.world.sound import analyze
 
@@ -52,11 +52,37 @@ def native_size(width: int, height: int, short: int = 64) -> tuple[int, int]:
 class WorldModel:
     """A loaded WorldNet ready to sample; `name` is how the registry knows it."""
 
-    def __init__(self, name: str, net: WorldNet, *, steps: int = 24, guidance: float = 3.0, short_side: int = 64, description: str = ""):
+    def __init__(
+        self,
+        name: str,
+        net: WorldNet,
+        *,
+        steps: int = 24,
+        guidance: float = 3.0,
+        guidance_interval: tuple[float, float] = (0.0, 1.0),
+        shift: float = 2.0,
+        eta: float = 0.0,
+        bf16: bool | None = None,
+        short_side: int = 64,
+        description: str = "",
+    ):
+        """steps: sampling steps per window; guidance: classifier-free guidance scale, applied at
+        flow times in guidance_interval [lo, hi) (elsewhere the prompt's estimate alone, one
+        network call instead of two); shift: how much of the time grid goes to the noisy end;
+        eta: share of fresh noise per step (0: the deterministic ODE); bf16: run the network under
+        bfloat16 autocast (None: where the CPU computes in bfloat16 natively), the flow itself
+        stays in float32."""
+        lo, hi = guidance_interval
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
         self.name = name
         self.net = net.eval()
         self.steps = steps
         self.guidance = guidance
+        self.guidance_interval = (float(lo), float(hi))
+        self.shift = shift
+        self.eta = eta
+        self.bf16 = cpu_has_bf16() if bf16 is None else bf16
         self.short_side = short_side
         self.description = description
         self.capabilities = CAPABILITIES
@@ -96,15 +122,22 @@ class WorldModel:
         tokens, mask = pad(tokens, mask)
         nt, nm = pad(nt, nm)
         g = self.guidance
+        lo, hi = self.guidance_interval
+
+        def net(*args, **kw):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                out = self.net(*args, **kw)
+            return tuple(o.float() for o in out)
 
         def v(video, audio, t):
-            if g == 1.0:
-                xv, xa = self.net(video, audio, t, tokens, mask, ctx_v, ctx_a, ctx_m)
+            if g == 1.0 or not lo <= float(t[0]) < hi:
+                xv, xa = net(video, audio, t, tokens, mask, ctx_v, ctx_a, ctx_m)
             else:
                 both = lambda x: torch.cat([x, x])  # noqa: E731
-                dv, da = self.net(both(video), both(audio), both(t), torch.cat([tokens, nt]), torch.cat([mask, nm]), both(ctx_v), both(ctx_a), both(ctx_m), refine=False)
+                dv, da = net(both(video), both(audio), both(t), torch.cat([tokens, nt]), torch.cat([mask, nm]), both(ctx_v), both(ctx_a), both(ctx_m), refine=False)
                 xv, xa = dv[1:] + g * (dv[:1] - dv[1:]), da[1:] + g * (da[:1] - da[1:])  # guidance scale g on the data estimate; 1 is the prompt alone
-                xv = self.net.refine(xv, video, t)  # the detail head, once, on the guided estimate
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                    xv = self.net.refine(xv, video, t).float()  # the detail head, once, on the guided estimate
             return flow.velocity(xv, video, t), flow.velocity(xa, audio, t)
 
         return v
@@ -161,7 +194,7 @@ class WorldModel:
             def step_progress(f, done=done):
                 progress(done + f / len(windows))
 
-            out = flow.integrate(velocity, noise_v, noise_a, flow.time_grid(self.steps, start=t_start), step_progress)
+            out = flow.integrate(velocity, noise_v, noise_a, flow.time_grid(self.steps, shift=self.shift, start=t_start), step_progress, eta=self.eta, generator=gen)
             new_v = ((out.video[0, :, ctx_n : ctx_n + n_new].clamp(-1, 1) + 1) * 127.5).round().byte()  # (3, n, H, W)
             frames = np.concatenate([frames, new_v.permute(1, 2, 3, 0).numpy()])
             new_a = feature_to_amp(out.audio[0, :, ctx_n * E : (ctx_n + n_new) * E].T.numpy())

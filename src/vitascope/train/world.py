@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from vitascope.models import flow, text
-from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
-from vitascope.world import ENV_RATE, amp_to_feature, simulate
+from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, cpu_has_bf16, load_weights
+from vitascope.world import amp_to_feature, simulate
 
 # (height, width) at which the model is trained, with their shares of batches
 ASPECTS = ((64, 112), (112, 64), (64, 64))
@@ -44,6 +44,7 @@ class TrainConfig:
     log_every: int = 10
     threads: int = 0  # 0: torch's default
     device: str = "auto"
+    precision: str = "auto"  # "bf16" (autocast), "fp32", or "auto": bf16 on CUDA and on CPUs that compute it natively
     caption_dropout: float = 0.1
     object_weight: float = 8.0  # extra loss weight on object pixels (and their rim)
     low_t: float = 0.3  # share of training times drawn uniformly from the noisiest quarter
@@ -59,6 +60,8 @@ class TrainConfig:
     train_only: str = ""  # train only the parameters whose names start with this (e.g. "detail."); the rest stay frozen
 
     def __post_init__(self):
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32'. Got {self.precision!r}.")
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"schedule must be 'constant' or 'cosine'. Got {self.schedule!r}.")
         if not 0 <= self.min_t < 1:
@@ -310,9 +313,10 @@ def train(
         else:
             ema.load_state_dict(net.state_dict())
     (run_dir / "config.json").write_text(json.dumps({"train": asdict(cfg), "model": net_cfg.to_dict()}, indent=2))
-    amp = device.type == "cuda"
-    if amp:
+    cuda = device.type == "cuda"
+    if cuda:
         torch.backends.cudnn.benchmark = True
+    amp = cfg.precision == "bf16" or (cfg.precision == "auto" and (cuda or cpu_has_bf16()))
     t_start, last = time.time(), {}
     log = open(run_dir / "log.jsonl", "a")
     feeder = Feeder(cfg, step, cfg.workers, net_cfg, device) if cfg.workers else None
@@ -335,7 +339,7 @@ def train(
             for g in opt.param_groups:
                 g["lr"] = lr
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # noise per step: a resumed run is the same run
-            noise_gen = torch.Generator(device).manual_seed(cfg.seed * 1_000_003 + step) if amp else None
+            noise_gen = torch.Generator(device).manual_seed(cfg.seed * 1_000_003 + step) if cuda else None
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 loss, parts = loss_fn(net, b, gen, cfg.low_t, cfg.object_weight, cfg.near_zero_t, noise_gen, cfg.uniform_t, cfg.min_t)
             opt.zero_grad(set_to_none=True)
