@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -206,6 +207,38 @@ def test_training_with_data_workers_and_a_cosine_schedule(tmp_path):
     assert last["step"] == 4 and last["use"] in (1, 2)
     lrs = [json.loads(line)["lr"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert len(lrs) == 4 and lrs[-1] < lrs[1]  # warm-up of 1 step, then down the cosine
+
+
+def test_training_precision_and_a_non_finite_gradient(tmp_path, monkeypatch):
+    # auto is fp32 on a CPU: the same run as asking for fp32
+    out = {}
+    for p in ("auto", "fp32"):
+        last = train(tmp_path / p, _tiny_cfg(steps=2, precision=p))
+        assert math.isfinite(last["loss"])
+        out[p] = torch.load(tmp_path / p / "ckpt.pt", weights_only=False)["model"]
+    assert json.loads((tmp_path / "auto" / "config.json").read_text())["train"]["precision"] == "auto"
+    assert all(torch.equal(out["auto"][k], out["fp32"][k]) for k in out["fp32"])
+    with pytest.raises(ValueError, match="precision"):
+        _tiny_cfg(precision="fp16")
+    # a gradient that is not finite stops the run before the optimizer step spoils the weights
+    before = torch.load(tmp_path / "fp32" / "ckpt.pt", weights_only=False)["model"]
+
+    def poison(step, last):
+        raise AssertionError("no step may finish")
+
+    import vitascope.train.world as tw
+
+    real = tw.loss_fn
+
+    def nan_loss(net, *a, **kw):  # NaN gradients, as a broken kernel gives them (here through the loss)
+        loss, parts = real(net, *a, **kw)
+        return loss * torch.tensor(float("nan")), parts
+
+    monkeypatch.setattr(tw, "loss_fn", nan_loss)
+    with pytest.raises(FloatingPointError, match="gradient norm is nan at step 3"):
+        train(tmp_path / "fp32", _tiny_cfg(steps=3, precision="fp32"), on_step=poison)
+    after = torch.load(tmp_path / "fp32" / "ckpt.pt", weights_only=False)["model"]
+    assert all(torch.equal(before[k], after[k]) for k in before)
 
 
 def test_skip_preconditioning_passes_the_input_through_at_the_data_end():

@@ -188,7 +188,7 @@ def train(
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-4,
     minutes: Annotated[Optional[float], typer.Option(help="Stop after this long (a part of a longer run).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto (bf16 autocast on CUDA and on CPUs with native bf16), bf16 or fp32.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto (bf16 autocast on CUDA, fp32 on a CPU), bf16 or fp32.")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the data stream and initialisation.")] = 0,
     export: Annotated[Optional[Path], typer.Option(help="Write the EMA weights here (safetensors) at the end.")] = None,
     resume_from: Annotated[Optional[Path], typer.Option(help="Compact resume file, used when the run directory has no checkpoint.")] = None,
