@@ -17,7 +17,7 @@ import torch
 from vitascope import media
 from vitascope.models import flow, text
 from vitascope.models.base import Capabilities, GenerationRequest, GenerationResult, Progress
-from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, cpu_has_bf16, load_weights
+from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
 from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, vocode
 from vitascope.world.sound import analyze
 
@@ -124,20 +124,19 @@ class WorldModel:
         g = self.guidance
         lo, hi = self.guidance_interval
 
-        def net(*args, **kw):
+        def run(fn, *args, **kw):  # fn under bfloat16 autocast where chosen; float32 out either way
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-                out = self.net(*args, **kw)
-            return tuple(o.float() for o in out)
+                out = fn(*args, **kw)
+            return tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
 
         def v(video, audio, t):
             if g == 1.0 or not lo <= float(t[0]) < hi:
-                xv, xa = net(video, audio, t, tokens, mask, ctx_v, ctx_a, ctx_m)
+                xv, xa = run(self.net, video, audio, t, tokens, mask, ctx_v, ctx_a, ctx_m)
             else:
                 both = lambda x: torch.cat([x, x])  # noqa: E731
-                dv, da = net(both(video), both(audio), both(t), torch.cat([tokens, nt]), torch.cat([mask, nm]), both(ctx_v), both(ctx_a), both(ctx_m), refine=False)
+                dv, da = run(self.net, both(video), both(audio), both(t), torch.cat([tokens, nt]), torch.cat([mask, nm]), both(ctx_v), both(ctx_a), both(ctx_m), refine=False)
                 xv, xa = dv[1:] + g * (dv[:1] - dv[1:]), da[1:] + g * (da[:1] - da[1:])  # guidance scale g on the data estimate; 1 is the prompt alone
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-                    xv = self.net.refine(xv, video, t).float()  # the detail head, once, on the guided estimate
+                xv = run(self.net.refine, xv, video, t)  # the detail head, once, on the guided estimate
             return flow.velocity(xv, video, t), flow.velocity(xa, audio, t)
 
         return v
@@ -202,6 +201,15 @@ class WorldModel:
         frames, env = frames[:total], env[: total * E]
         wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
         return GenerationResult(frames=frames, fps=FPS, audio=wave, sample_rate=SAMPLE_RATE, info={"native_size": [W, H], "windows": len(windows)})
+
+
+def cpu_has_bf16() -> bool:
+    """Does this CPU compute bfloat16 natively (AVX512-BF16 or AMX)? Elsewhere autocast to
+    bfloat16 emulates it and is slower than float32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _plan(have: int, total: int) -> list[tuple[int, int]]:

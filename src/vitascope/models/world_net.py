@@ -63,15 +63,6 @@ WorldNet_configs = {
     "world-s-detail": WorldNetConfig(detail=16),
 }
 
-def cpu_has_bf16() -> bool:
-    """Does this CPU compute bfloat16 natively (AVX512-BF16 or AMX)? Elsewhere autocast to
-    bfloat16 emulates it and is slower than float32."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 SIGMA_DATA = 0.5  # typical spread of a pixel or sound feature in [-1, 1]
 
 
