@@ -182,7 +182,7 @@ def videos_delete(video_id: str) -> None:
 @app.command()
 def train(
     run: Annotated[Path, typer.Option(help="Run directory: checkpoints and logs; resumed if present.")] = Path("runs/world-s"),
-    model: Annotated[str, typer.Option(help="Model configuration: world-tiny, world-s, world-s-skip or world-s-detail.")] = "world-s",
+    model: Annotated[str, typer.Option(help="Model configuration: world-tiny, world-s, world-s-skip, world-s-detail, or a latent model (world-l, world-tiny-latent).")] = "world-s",
     steps: Annotated[int, typer.Option(help="Total optimizer steps of the run.")] = 100_000,
     batch: Annotated[int, typer.Option(help="Clips per step.")] = 12,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-4,
@@ -201,6 +201,8 @@ def train(
     low_t: Annotated[float, typer.Option(help="Share of training times drawn from the noisiest quarter.")] = 0.3,
     near_zero_t: Annotated[float, typer.Option(help="Share of training times drawn from t < 0.03 (pure noise: only the prompt says what to draw).")] = 0.2,
     min_t: Annotated[float, typer.Option(help="Map training times onto [min_t, 1] (for a part that works only late in sampling).")] = 0.0,
+    autoencoder: Annotated[Optional[Path], typer.Option(help="Latent models: the FrameAE weights (default: the model config's, from the package).")] = None,
+    trunk_from: Annotated[Optional[Path], typer.Option(help="Latent models: start the coarse levels and text pathway from these pixel-model (world-s) weights.")] = None,
 ) -> None:
     """Train the embedded world model with flow matching; resumable."""
     from vitascope.models.world_net import WorldNet_configs
@@ -228,6 +230,8 @@ def train(
             min_t=min_t,
             resume_from=str(resume_from) if resume_from else None,
             ema_from=str(export) if resume_from and export and export.exists() else None,
+            autoencoder=str(autoencoder) if autoencoder else None,
+            trunk_from=str(trunk_from) if trunk_from else None,
         )
     except ValueError as e:
         _fail(str(e))
@@ -243,6 +247,44 @@ def train(
         console.print(f"exported {export_weights(run, export)}")
     if save_resume:
         console.print(f"resume file {export_weights(run, save_resume, which='model')}")
+
+
+@app.command("train-ae")
+def train_ae(
+    run: Annotated[Path, typer.Option(help="Run directory: checkpoints and logs; resumed if present.")] = Path("runs/world-ae"),
+    model: Annotated[str, typer.Option(help="Autoencoder configuration: ae-s or ae-tiny.")] = "ae-s",
+    steps: Annotated[int, typer.Option(help="Total optimizer steps of the run.")] = 100_000,
+    clips: Annotated[int, typer.Option(help="Clips simulated per step.")] = 4,
+    frames: Annotated[int, typer.Option(help="Frames drawn from each clip.")] = 8,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    minutes: Annotated[Optional[float], typer.Option(help="Stop after this long (a part of a longer run).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the data stream and initialisation.")] = 0,
+    export: Annotated[Optional[Path], typer.Option(help="Write the EMA weights here (safetensors), latents scaled to the flow model's spread.")] = None,
+) -> None:
+    """Train FrameAE, the frame autoencoder of the latent world models; resumable."""
+    from vitascope.models import world_ae
+    from vitascope.train.world_ae import AEConfig, calibrate
+    from vitascope.train.world_ae import train as run_training
+
+    try:
+        cfg = AEConfig(model=model, steps=steps, clips=clips, frames=frames, lr=lr, seed=seed)
+    except ValueError as e:
+        _fail(str(e))
+    with Progress(TextColumn("[bold]training"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[loss]}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("train", total=steps, loss="")
+        ae = run_training(cfg, run, max_seconds=minutes * 60 if minutes else None, on_log=lambda r: bar.update(task, completed=r["step"], loss=f"mse {r['mse']:.4f} objects {r['object_mse']:.4f}"))
+    step = _checkpoint_step(run / "ckpt.pt")
+    console.print(f"stopped at step {step}; checkpoint in {run / 'ckpt.pt'}")
+    if export:
+        calibrate(ae, cfg)
+        world_ae.save(ae, export, step)
+        console.print(f"exported {export}")
+
+
+def _checkpoint_step(path: Path) -> int:
+    import torch
+
+    return int(torch.load(path, map_location="cpu", weights_only=False)["step"])
 
 
 @app.command("eval")

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from vitascope import media
-from vitascope.models import flow, text
+from vitascope.models import flow, text, world_ae
 from vitascope.models.base import Capabilities, GenerationRequest, GenerationResult, Progress
 from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
 from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, vocode
@@ -87,6 +87,8 @@ class WorldModel:
         self.description = description
         self.capabilities = CAPABILITIES
         self._null: tuple[torch.Tensor, torch.Tensor] | None = None
+        # a latent model samples FrameAE latents: clips in and out go through the autoencoder
+        self.ae = world_ae.load(net.cfg.autoencoder, WEIGHTS_DIR) if net.cfg.video_channels != 3 else None
 
     # --- construction ---------------------------------------------------------------------------
     @classmethod
@@ -144,6 +146,8 @@ class WorldModel:
     @torch.no_grad()
     def generate(self, req: GenerationRequest, progress: Progress) -> GenerationResult:
         H, W = native_size(req.width, req.height, self.short_side)
+        C = self.net.cfg.video_channels
+        h, w = (H // world_ae.DOWN, W // world_ae.DOWN) if self.ae is not None else (H, W)  # the grid the network works on
         total = max(int(round(req.seconds * FPS)), 1)
         gen = torch.Generator().manual_seed(req.seed)
         tokens, mask = text.encode([req.prompt])
@@ -163,17 +167,17 @@ class WorldModel:
         windows = _plan(len(frames), total)
         for w_i, (start, n_new) in enumerate(windows):
             ctx_n = min(CONTEXT, len(frames)) if len(frames) else 0
-            ctx_v = torch.zeros(1, 3, WINDOW, H, W)
+            ctx_v = torch.zeros(1, C, WINDOW, h, w)
             ctx_a = torch.zeros(1, N_BANDS, WINDOW * E)
             ctx_m = torch.zeros(1, 1, WINDOW)
             if ctx_n:
-                ctx_v[0, :, :ctx_n] = _to_video(frames[-ctx_n:])
+                ctx_v[0, :, :ctx_n] = self._encode(_to_video(frames[-ctx_n:]))
                 ctx_a[0, :, : ctx_n * E] = torch.from_numpy(amp_to_feature(env[-ctx_n * E :])).T
                 ctx_m[0, 0, :ctx_n] = 1
             elif req.image is not None:
-                ctx_v[0, :, :1] = _to_video(media.fit(req.image, H, W)[None])
+                ctx_v[0, :, :1] = self._encode(_to_video(media.fit(req.image, H, W)[None]))
                 ctx_m[0, 0, 0] = 1
-            noise_v = torch.randn(1, 3, WINDOW, H, W, generator=gen)
+            noise_v = torch.randn(1, C, WINDOW, h, w, generator=gen)
             noise_a = torch.randn(1, N_BANDS, WINDOW * E, generator=gen)
             t_start = 0.0
             if req.mode in ("remix", "edit"):
@@ -185,7 +189,7 @@ class WorldModel:
                 seg_env = source_env[(start - ctx_n) * E : (start - ctx_n + WINDOW) * E]
                 src_env[: len(seg_env)] = seg_env
                 t_start = float(np.clip(1.0 - req.strength, 0.0, 0.98))
-                noise_v = flow.interpolate(_to_video(src)[None], noise_v, torch.tensor([t_start]))
+                noise_v = flow.interpolate(self._encode(_to_video(src))[None], noise_v, torch.tensor([t_start]))
                 noise_a = flow.interpolate(torch.from_numpy(amp_to_feature(src_env)).T[None], noise_a, torch.tensor([t_start]))
             velocity = self._velocity(tokens, mask, ctx_v, ctx_a, ctx_m)
             done = w_i / len(windows)
@@ -194,13 +198,29 @@ class WorldModel:
                 progress(done + f / len(windows))
 
             out = flow.integrate(velocity, noise_v, noise_a, flow.time_grid(self.steps, shift=self.shift, start=t_start), step_progress, eta=self.eta, generator=gen)
-            new_v = ((out.video[0, :, ctx_n : ctx_n + n_new].clamp(-1, 1) + 1) * 127.5).round().byte()  # (3, n, H, W)
+            new_v = self._decode(out.video[0, :, ctx_n : ctx_n + n_new])
+            new_v = ((new_v.clamp(-1, 1) + 1) * 127.5).round().byte()  # (3, n, H, W)
             frames = np.concatenate([frames, new_v.permute(1, 2, 3, 0).numpy()])
             new_a = feature_to_amp(out.audio[0, :, ctx_n * E : (ctx_n + n_new) * E].T.numpy())
             env = np.concatenate([env, new_a.astype(np.float32)])
         frames, env = frames[:total], env[: total * E]
         wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
         return GenerationResult(frames=frames, fps=FPS, audio=wave, sample_rate=SAMPLE_RATE, info={"native_size": [W, H], "windows": len(windows)})
+
+
+    def _encode(self, video: torch.Tensor) -> torch.Tensor:
+        """Pixels (3, T, H, W) as the network sees them: themselves, or a latent model's latents."""
+        if self.ae is None:
+            return video
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            return self.ae.encode(video[None])[0].float()
+
+    def _decode(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's output (C, T, h, w) as pixels (3, T, H, W)."""
+        if self.ae is None:
+            return x
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            return self.ae.decode(x[None])[0].float()
 
 
 def cpu_has_bf16() -> bool:

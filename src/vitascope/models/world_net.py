@@ -46,6 +46,11 @@ class WorldNetConfig:
     # blurs objects (object-pixel error 0.08 even where the input is nearly clean, see
     # docs/models/world.md); the head can read edges off x_t instead
     detail: int = 0
+    # what the network diffuses: 3 (pixels) or the latent channels of a FrameAE (models/world_ae.py),
+    # whose weights file, next to this network's, is named by `autoencoder`
+    video_channels: int = 3
+    autoencoder: str = ""
+    xattn_from: int = 1  # the first level with cross-attention to the text
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +66,11 @@ WorldNet_configs = {
     "world-s": WorldNetConfig(),
     "world-s-skip": WorldNetConfig(precond="skip"),
     "world-s-detail": WorldNetConfig(detail=16),
+    # latent models: WorldNet over FrameAE latents (16 channels per 8x8 pixels, frame by frame),
+    # 4 latent frames per patch; its two levels have the geometry and widths of world-s's two
+    # coarse ones, so those can start from world-s's weights
+    "world-tiny-latent": WorldNetConfig(channels=(16, 16), blocks=(1, 1), heads=2, cond_dim=32, patch=(4, 1, 1), video_channels=4, xattn_from=0, autoencoder="ae-tiny"),
+    "world-l": WorldNetConfig(channels=(128, 256), blocks=(2, 2), patch=(4, 1, 1), video_channels=16, xattn_from=0, autoencoder="world-ae.safetensors"),
 }
 
 SIGMA_DATA = 0.5  # typical spread of a pixel or sound feature in [-1, 1]
@@ -246,10 +256,13 @@ class WorldNet(nn.Module):
         super().__init__()
         if cfg.precond not in ("x", "skip"):
             raise ValueError(f"precond must be 'x' or 'skip'. Got {cfg.precond!r}.")
+        if cfg.detail and cfg.video_channels != 3:
+            raise ValueError("a detail head works on pixels: detail must be 0 when video_channels is not 3.")
         self.cfg = cfg
         pt, ph, pw = cfg.patch
         c0 = cfg.channels[0]
-        self.v_in = nn.Conv3d(7 * pt * ph * pw, c0, 1)  # noisy video 3 + context 3 + mask 1, per patch
+        vc = cfg.video_channels
+        self.v_in = nn.Conv3d((2 * vc + 1) * pt * ph * pw, c0, 1)  # noisy video + context + mask, per patch
         a_per_step = cfg.env_per_frame * pt
         self.a_in = nn.Conv1d((2 * cfg.audio_bands + 1) * a_per_step, c0, 1)
         self.text = TextEncoderHead(cfg)
@@ -267,7 +280,7 @@ class WorldNet(nn.Module):
                 c_prev = c
             self.down.append(blocks)
             chans.append(c)
-            if lvl >= 1:
+            if lvl >= cfg.xattn_from:
                 self.xattn_down[str(lvl)] = CrossAttention(c, cfg.cond_dim, cfg.heads)
             if lvl < len(cfg.channels) - 1:
                 self.down_v.append(nn.Conv3d(c, c, (2, 2, 2), stride=(2, 2, 2)))
@@ -282,14 +295,15 @@ class WorldNet(nn.Module):
             c = chans[lvl]
             self.up.append(ResBlock(c_prev + c, c, cfg.cond_dim))
             c_prev = c
-            if lvl >= 1:
+            if lvl >= cfg.xattn_from:
                 self.xattn_up[str(lvl)] = CrossAttention(c, cfg.cond_dim, cfg.heads)
+            if lvl >= 1:
                 c_next = chans[lvl - 1]
                 self.up_v.append(nn.Conv3d(c, c_next, (1, 3, 3), padding=(0, 1, 1)))
                 self.up_a.append(nn.Conv1d(c, c_next, 3, padding=1))
                 c_prev = c_next
         self.v_out_norm = group_norm(c0)
-        self.v_out = nn.Conv3d(c0, 3 * pt * ph * pw, 1)
+        self.v_out = nn.Conv3d(c0, vc * pt * ph * pw, 1)
         self.a_out_norm = group_norm(c0)
         self.a_out = nn.Conv1d(c0, cfg.audio_bands * a_per_step, 1)
         # a learned input scale per flow time, for video and audio: at t near 0 the input is noise
@@ -359,8 +373,9 @@ class WorldNet(nn.Module):
         if ctx_video.shape != video.shape:
             raise ValueError(f"ctx_video must have the shape of video {tuple(video.shape)}. Got {tuple(ctx_video.shape)}.")
         pt, ph, pw = self.cfg.patch
-        if T % (pt * 4) or H % (ph * 4) or W % (pw * 4):
-            raise ValueError(f"video must have T % {pt * 4} == 0, H % {ph * 4} == 0, W % {pw * 4} == 0. Got {tuple(video.shape)}.")
+        k = 2 ** (len(self.cfg.channels) - 1)  # each level below the first halves the patch grid
+        if video.shape[1] != self.cfg.video_channels or T % (pt * k) or H % (ph * k) or W % (pw * k):
+            raise ValueError(f"video must have {self.cfg.video_channels} channels, T % {pt * k} == 0, H % {ph * k} == 0, W % {pw * k} == 0. Got {tuple(video.shape)}.")
         # unit-variance inputs at every t (EDM's c_in), for data of std ~0.5 and unit noise
         c_in = input_scale(t).to(video.dtype)  # (B,)
         gate = 1 + self.in_gate(timestep_embedding(t, self.cfg.cond_dim)).to(video.dtype)  # (B, 2)
@@ -391,10 +406,11 @@ class WorldNet(nn.Module):
             v, a = blk(torch.cat([v, sv], 1), torch.cat([a, sa], 1), cond)
             if str(lvl) in self.xattn_up:
                 v = self.xattn_up[str(lvl)](v, text, text_mask)
+            if lvl >= 1:
                 v = F.interpolate(v, scale_factor=(2, 2, 2), mode="nearest")
                 a = F.interpolate(a, scale_factor=2, mode="nearest")
                 v, a = self.up_v[i](v), self.up_a[i](a)
-        v = self.unpatchify(self.v_out(F.silu(self.v_out_norm(v))), 3)
+        v = self.unpatchify(self.v_out(F.silu(self.v_out_norm(v))), self.cfg.video_channels)
         a = self.audio_unsteps(self.a_out(F.silu(self.a_out_norm(a))), self.cfg.audio_bands)
         if self.cfg.precond == "skip":
             c_skip, c_out = (c.to(v.dtype) for c in skip_scales(t.float()))

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vitascope.models import flow, text
+from vitascope.models import flow, text, world_ae
+from vitascope.models.world_ae import DOWN, FrameAE
 from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
 from vitascope.world import amp_to_feature, simulate
 
@@ -61,6 +62,10 @@ class TrainConfig:
     resume_from: str | None = None  # a compact resume file (`save_resume`), used when run_dir has no checkpoint
     ema_from: str | None = None  # EMA weights to start from with resume_from (the shipped weights)
     train_only: str = ""  # train only the parameters whose names start with this (e.g. "detail."); the rest stay frozen
+    # latent models: the FrameAE weights to encode clips with (default: the model config's own,
+    # from the package's weights folder)
+    autoencoder: str | None = None
+    trunk_from: str | None = None  # a new latent model's coarse levels and text pathway start from these pixel-model weights
 
     def __post_init__(self):
         if self.precision not in ("auto", "bf16", "fp32"):
@@ -146,6 +151,70 @@ def to_batch(raw: RawBatch, net_cfg: WorldNetConfig, device: torch.device | None
 def make_batch(cfg: TrainConfig, net_cfg: WorldNetConfig, step: int) -> Batch:
     """Clips for one step, on the CPU."""
     return to_batch(simulate_batch(cfg, step), net_cfg)
+
+
+@torch.no_grad()
+def encode_batch(ae: FrameAE, b: Batch) -> Batch:
+    """A batch for a latent model: its clips as FrameAE latents, object weights per latent cell."""
+    z = ae.encode(b.video).float()
+    obj = F.max_pool3d(b.obj_v, (1, DOWN, DOWN))  # a cell that holds any object pixel
+    return replace(b, video=z, obj_v=obj)
+
+
+def load_autoencoder(cfg: TrainConfig, net_cfg: WorldNetConfig, device: torch.device) -> FrameAE | None:
+    if net_cfg.video_channels == 3:
+        return None
+    from vitascope.models.world import WEIGHTS_DIR
+
+    ae = world_ae.load(cfg.autoencoder or net_cfg.autoencoder, WEIGHTS_DIR).to(device)
+    if ae.cfg.latent != net_cfg.video_channels:
+        raise ValueError(f"the autoencoder makes {ae.cfg.latent} latent channels; {cfg.model} diffuses {net_cfg.video_channels}.")
+    return ae.requires_grad_(False)
+
+
+# where world-s's weights go in a latent model (models/world_net.py: "world-l" has the geometry
+# and widths of world-s's two coarse levels): new name prefix <- world-s name prefix
+TRUNK_MAP = (
+    ("down.0.1.", "down.1.1."),
+    ("down.1.", "down.2."),
+    ("down_v.0.", "down_v.1."),
+    ("down_a.0.", "down_a.1."),
+    ("xattn_down.0.", "xattn_down.1."),
+    ("xattn_down.1.", "xattn_down.2."),
+    ("xattn_up.0.", "xattn_up.1."),
+    ("xattn_up.1.", "xattn_up.2."),
+    ("up.0.", "up.0."),
+    ("up.1.", "up.1."),
+    ("up_v.0.", "up_v.0."),
+    ("up_a.0.", "up_a.0."),
+    ("mid_attn.", "mid_attn."),
+    ("mid_block.", "mid_block."),
+    ("text.", "text."),
+    ("t_mlp.", "t_mlp."),
+    ("in_gate.", "in_gate."),
+)
+
+
+def load_trunk(net: WorldNet, path: str | Path) -> list[str]:
+    """Start a latent model from a pixel model's coarse levels, middle and text pathway (TRUNK_MAP);
+    the parts that touch the latents (input, output, first block, positions) start fresh. Returns
+    the names of the parameters loaded."""
+    from safetensors.torch import load_file
+
+    src = load_file(str(path))
+    own = net.state_dict()
+    loaded = {}
+    for name, value in own.items():
+        for new, old in TRUNK_MAP:
+            if name.startswith(new):
+                o = old + name[len(new) :]
+                if o in src and src[o].shape == value.shape:
+                    loaded[name] = src[o].float()
+                break
+    if not loaded:
+        raise ValueError(f"{path} holds no weights that fit {net.cfg}")
+    net.load_state_dict(loaded, strict=False)
+    return sorted(loaded)
 
 
 def _feed(cfg: TrainConfig, first: int, every: int, queue) -> None:
@@ -307,6 +376,9 @@ def train(
         else:
             opt.load_state_dict(ck["opt"])
             start = ck.get("warm_start", 0)
+    elif cfg.trunk_from:
+        load_trunk(net, cfg.trunk_from)
+        ema.load_state_dict(net.state_dict())
     elif cfg.resume_from:
         # a new machine: weights and step from the committed resume file; the optimizer starts
         # fresh and warms up again from here
@@ -323,6 +395,7 @@ def train(
     t_start, last = time.time(), {}
     log = open(run_dir / "log.jsonl", "a")
     feeder = Feeder(cfg, step, cfg.workers, net_cfg, device) if cfg.workers else None
+    ae = load_autoencoder(cfg, net_cfg, device)
     b, uses, data_step = None, 0, step
     try:
         while step < cfg.steps:
@@ -331,11 +404,14 @@ def train(
                 break
             t0 = time.time()
             if feeder is None:
-                b, data_step = to_batch(simulate_batch(cfg, step), net_cfg, device), step
+                b, data_step, uses = to_batch(simulate_batch(cfg, step), net_cfg, device), step, 0
             else:
                 got = feeder.get(block=b is None or uses >= cfg.max_reuse)
                 if got is not None:
                     (data_step, b), uses = got, 0
+            if ae is not None and uses == 0:  # a fresh batch: its clips as latents
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    b = encode_batch(ae, b)
             uses += 1
             t_data = time.time() - t0
             lr = cfg.lr * min(1.0, (step - start + 1) / cfg.warmup) * _decay(cfg, step, start, elapsed, max_seconds)

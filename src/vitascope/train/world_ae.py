@@ -1,0 +1,150 @@
+"""Training FrameAE, the world model's frame autoencoder, on frames the simulator draws on the fly.
+
+Resumable like the flow model's training: run_dir/ckpt.pt (weights, EMA, optimizer, step) every
+`save_every` steps and log.jsonl. Loss: L1 + MSE on pixels, object pixels weighted up (they are
+few and they are what the evaluation reads), with noise added to the latents before decoding so
+the decoder learns to draw clean shapes from the imperfect latents a flow sampler ends on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vitascope.models.world_ae import FrameAE, FrameAE_configs
+from vitascope.models.world_net import SIGMA_DATA
+from vitascope.train.world import ASPECT_P, ASPECTS
+from vitascope.world import simulate
+
+
+@dataclass
+class AEConfig:
+    model: str = "ae-s"
+    steps: int = 100_000
+    clips: int = 4  # clips simulated per step
+    frames: int = 8  # frames drawn from each
+    lr: float = 1e-3
+    warmup: int = 100
+    ema: float = 0.999
+    scale: int = 1  # divides the frame size (tiny runs)
+    seed: int = 0
+    object_weight: float = 8.0
+    latent_noise: float = 0.2  # noise added to latents before decoding: up to this share of their spread
+    latent_l2: float = 1e-4
+    save_every: int = 100
+    log_every: int = 10
+    threads: int = 0
+
+    def __post_init__(self):
+        if self.model not in FrameAE_configs:
+            raise ValueError(f"model must be one of {sorted(FrameAE_configs)}. Got {self.model!r}.")
+        if self.clips < 1 or self.frames < 1:
+            raise ValueError(f"clips and frames must be at least 1. Got clips={self.clips}, frames={self.frames}.")
+
+
+def frame_batch(cfg: AEConfig, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, 3, H, W) frames in [-1, 1] and (N, 1, H, W) object masks; seeds follow (seed, step)."""
+    rng = np.random.default_rng([cfg.seed, step, 1])
+    h, w = ASPECTS[rng.choice(len(ASPECTS), p=ASPECT_P)]
+    h, w = h // cfg.scale, w // cfg.scale
+    frames, masks = [], []
+    for _ in range(cfg.clips):
+        s = simulate(int(rng.integers(2**62)), height=h, width=w, seconds=4.0, fps=12.0, start=float(rng.uniform(0, 16)))
+        pick = rng.choice(len(s.frames), size=min(cfg.frames, len(s.frames)), replace=False)
+        frames.append(s.frames[pick])
+        masks.append(s.masks[pick])
+    x = torch.from_numpy(np.concatenate(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    m = torch.from_numpy(np.concatenate(masks))[:, None].float()
+    return x, m
+
+
+def ae_loss(ae: FrameAE, x: torch.Tensor, m: torch.Tensor, cfg: AEConfig, gen: torch.Generator | None = None):
+    z = ae.encoder(F.pixel_unshuffle(x, 2))
+    spread = z.detach().std().clamp(min=1e-3)
+    level = torch.rand(z.shape[0], 1, 1, 1, generator=gen) * cfg.latent_noise * spread
+    y = F.pixel_shuffle(ae.decoder(z + level * torch.randn(z.shape, generator=gen)), 2)
+    rim = F.max_pool2d(m, 3, stride=1, padding=1)  # object pixels and their edge
+    wgt = 1 + cfg.object_weight * rim
+    err = wgt * ((y - x).abs() + (y - x) ** 2)
+    return err.mean() / wgt.mean() + cfg.latent_l2 * (z**2).mean(), ((y - x) ** 2).mean().item(), (((y - x) ** 2) * m).sum().item() / max(m.sum().item(), 1)
+
+
+def _lr(cfg: AEConfig, step: int) -> float:
+    return cfg.lr * min(1.0, (step + 1) / cfg.warmup)
+
+
+def train(cfg: AEConfig, run_dir: str | Path, max_seconds: float | None = None, on_log: Callable[[dict], None] | None = None) -> FrameAE:
+    run = Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    ae = FrameAE(FrameAE_configs[cfg.model])
+    ema = FrameAE(FrameAE_configs[cfg.model])
+    ema.load_state_dict(ae.state_dict())
+    opt = torch.optim.AdamW(ae.parameters(), lr=cfg.lr, weight_decay=0.0)
+    step = 0
+    ckpt = run / "ckpt.pt"
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu")
+        ae.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["opt"])
+        step = state["step"]
+    (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    t0 = time.time()
+    acc: list[tuple[float, float, float]] = []
+    while step < cfg.steps and (max_seconds is None or time.time() - t0 < max_seconds):
+        x, m = frame_batch(cfg, step)
+        for g in opt.param_groups:
+            g["lr"] = _lr(cfg, step)
+        loss, mse, obj = ae_loss(ae, x, m, cfg, gen)
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"non-finite AE loss at step {step}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(ae.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            for pe, p in zip(ema.parameters(), ae.parameters()):
+                pe.lerp_(p, 1 - cfg.ema)
+        step += 1
+        acc.append((loss.item(), mse, obj))
+        if step % cfg.log_every == 0:
+            a = np.mean(acc, axis=0)
+            rec = {"step": step, "loss": float(a[0]), "mse": float(a[1]), "object_mse": float(a[2]), "seconds": round(time.time() - t0, 1)}
+            acc = []
+            with open(run / "log.jsonl", "a") as f:
+                f.write(json.dumps(rec) + "\n")
+            if on_log:
+                on_log(rec)
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            _save(run, ae, ema, opt, step)
+    _save(run, ae, ema, opt, step)
+    return ema
+
+
+def _save(run: Path, ae, ema, opt, step: int) -> None:
+    tmp = run / "ckpt.pt.tmp"
+    torch.save({"model": ae.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step}, tmp)
+    tmp.replace(run / "ckpt.pt")
+
+
+@torch.no_grad()
+def calibrate(ae: FrameAE, cfg: AEConfig, batches: int = 8) -> float:
+    """Sets ae.scale so that latents of simulated frames spread as pixels do (SIGMA_DATA, which
+    the flow network's input scaling assumes); returns their spread before."""
+    ae.scale.fill_(1.0)
+    zs = [ae.encode_frames(frame_batch(cfg, 10**9 + i)[0]) for i in range(batches)]
+    spread = float(torch.cat([z.flatten() for z in zs]).std())
+    ae.scale.fill_(SIGMA_DATA / spread)
+    return spread
