@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from vitascope.models import flow, text, world_ae
+from vitascope.models.world import WEIGHTS_DIR, cpu_has_bf16
 from vitascope.models.world_ae import DOWN, FrameAE
 from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
 from vitascope.world import amp_to_feature, simulate
@@ -164,8 +165,6 @@ def encode_batch(ae: FrameAE, b: Batch) -> Batch:
 def load_autoencoder(cfg: TrainConfig, net_cfg: WorldNetConfig, device: torch.device) -> FrameAE | None:
     if net_cfg.video_channels == 3:
         return None
-    from vitascope.models.world import WEIGHTS_DIR
-
     ae = world_ae.load(cfg.autoencoder or net_cfg.autoencoder, WEIGHTS_DIR).to(device)
     if ae.cfg.latent != net_cfg.video_channels:
         raise ValueError(f"the autoencoder makes {ae.cfg.latent} latent channels; {cfg.model} diffuses {net_cfg.video_channels}.")
@@ -396,6 +395,7 @@ def train(
     log = open(run_dir / "log.jsonl", "a")
     feeder = Feeder(cfg, step, cfg.workers, net_cfg, device) if cfg.workers else None
     ae = load_autoencoder(cfg, net_cfg, device)
+    ae_bf16 = device.type == "cpu" and cpu_has_bf16()
     b, uses, data_step = None, 0, step
     try:
         while step < cfg.steps:
@@ -409,8 +409,8 @@ def train(
                 got = feeder.get(block=b is None or uses >= cfg.max_reuse)
                 if got is not None:
                     (data_step, b), uses = got, 0
-            if ae is not None and uses == 0:  # a fresh batch: its clips as latents
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            if ae is not None and uses == 0:  # a fresh batch: its clips as latents (no gradient: bf16 where it is native)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp or ae_bf16):
                     b = encode_batch(ae, b)
             uses += 1
             t_data = time.time() - t0

@@ -37,13 +37,17 @@ class AEConfig:
     scale: int = 1  # divides the frame size (tiny runs)
     seed: int = 0
     object_weight: float = 8.0
+    detail_weight: float = 4.0  # extra weight on pixels unlike their neighbours: stars, tufts, rain, edges
     latent_noise: float = 0.2  # noise added to latents before decoding: up to this share of their spread
     latent_l2: float = 1e-4
     save_every: int = 100
     log_every: int = 10
     threads: int = 0
+    precision: str = "fp32"  # or "bf16": autocast, about twice as fast where the CPU has native bfloat16
 
     def __post_init__(self):
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16'. Got {self.precision!r}.")
         if self.model not in FrameAE_configs:
             raise ValueError(f"model must be one of {sorted(FrameAE_configs)}. Got {self.model!r}.")
         if self.clips < 1 or self.frames < 1:
@@ -67,12 +71,15 @@ def frame_batch(cfg: AEConfig, step: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def ae_loss(ae: FrameAE, x: torch.Tensor, m: torch.Tensor, cfg: AEConfig, gen: torch.Generator | None = None):
-    z = ae.encoder(F.pixel_unshuffle(x, 2))
+    z = ae.encoder(F.pixel_unshuffle(x, 2)).float()
     spread = z.detach().std().clamp(min=1e-3)
     level = torch.rand(z.shape[0], 1, 1, 1, generator=gen) * cfg.latent_noise * spread
-    y = F.pixel_shuffle(ae.decoder(z + level * torch.randn(z.shape, generator=gen)), 2)
+    y = F.pixel_shuffle(ae.decoder(z + level * torch.randn(z.shape, generator=gen)), 2).float()
     rim = F.max_pool2d(m, 3, stride=1, padding=1)  # object pixels and their edge
-    wgt = 1 + cfg.object_weight * rim
+    # small things (stars, ground tufts, raindrops) are few pixels but carry the camera and the
+    # weather: a plain pixel loss let the decoder drop them
+    detail = ((x - F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)).abs().amax(1, keepdim=True) > 0.1).float()
+    wgt = 1 + cfg.object_weight * rim + cfg.detail_weight * detail
     err = wgt * ((y - x).abs() + (y - x) ** 2)
     return err.mean() / wgt.mean() + cfg.latent_l2 * (z**2).mean(), ((y - x) ** 2).mean().item(), (((y - x) ** 2) * m).sum().item() / max(m.sum().item(), 1)
 
@@ -107,16 +114,18 @@ def train(cfg: AEConfig, run_dir: str | Path, max_seconds: float | None = None, 
         x, m = frame_batch(cfg, step)
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step)
-        loss, mse, obj = ae_loss(ae, x, m, cfg, gen)
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"non-finite AE loss at step {step}")
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            loss, mse, obj = ae_loss(ae, x, m, cfg, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(ae.parameters(), 1.0)
+        gnorm = float(torch.nn.utils.clip_grad_norm_(ae.parameters(), 1.0))
+        if not math.isfinite(loss.item()) or not math.isfinite(gnorm):  # before the step: the weights stay as they were
+            raise FloatingPointError(f"non-finite AE loss or gradient at step {step + 1} (precision {cfg.precision}); the weights are kept as of the last checkpoint")
         opt.step()
+        decay = min(cfg.ema, (1 + step) / (10 + step))  # early on the EMA follows the weights closely
         with torch.no_grad():
             for pe, p in zip(ema.parameters(), ae.parameters()):
-                pe.lerp_(p, 1 - cfg.ema)
+                pe.lerp_(p, 1 - decay)
         step += 1
         acc.append((loss.item(), mse, obj))
         if step % cfg.log_every == 0:
