@@ -51,6 +51,26 @@ def test_autoencoder_trains_resumes_and_round_trips(tmp_path):
         world_ae.load(tmp_path / "missing.safetensors")
 
 
+def test_decoder_alone_trains_from_exported_weights_and_keeps_the_latents(tmp_path):
+    cfg = AEConfig(model="ae-tiny", clips=1, frames=2, scale=2, steps=2)
+    ae = train_ae(cfg, tmp_path / "first")
+    calibrate(ae, cfg, batches=1)
+    src = tmp_path / "ae.safetensors"
+    world_ae.save(ae, src, step=2)
+    before = world_ae.load(src)
+    tuned = train_ae(AEConfig(clips=1, frames=2, scale=2, steps=4, lr=1e-2, init_from=str(src), decoder_only=True, log_every=1), tmp_path / "dec")
+    steps = [json.loads(line)["step"] for line in (tmp_path / "dec" / "log.jsonl").read_text().splitlines()]
+    assert steps == [3, 4]  # steps go on from the source's
+    x = torch.rand(1, 3, 2, 32, 56) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(tuned.encode(x), before.encode(x))  # the latent space is untouched
+        assert float(tuned.scale) == float(before.scale)
+        z = before.encode(x)
+        assert not torch.allclose(tuned.decode(z), before.decode(z))  # the decoder trained
+    with pytest.raises(ValueError, match="init_from: no such file"):
+        AEConfig(init_from=str(tmp_path / "missing.safetensors"))
+
+
 def _latent_inputs(B=2, T=16, h=4, w=6):
     cfg = WorldNet_configs["world-tiny-latent"]
     g = torch.Generator().manual_seed(0)
@@ -125,5 +145,9 @@ def test_cli_trains_an_autoencoder_then_a_latent_model_on_it(tmp_path):
     assert world_ae.load(ae).cfg.latent == 4
     r = cli(tmp_path, "train", "--run", str(tmp_path / "lat"), "--model", "world-tiny-latent", "--autoencoder", str(ae), "--steps", "1", "--batch", "1")
     assert "stopped at step 1" in r.stdout
+    tuned = tmp_path / "ae-dec.safetensors"
+    r = cli(tmp_path, "train-ae", "--run", str(tmp_path / "dec"), "--init-from", str(ae), "--decoder-only", "--steps", "3", "--clips", "1", "--frames", "2", "--export", str(tuned))
+    assert "stopped at step 3" in r.stdout
+    assert float(world_ae.load(tuned).scale) == float(world_ae.load(ae).scale)  # not calibrated again
     bad = cli(tmp_path, "train-ae", "--model", "ae-huge", check=False)
     assert bad.returncode != 0 and "model must be one of" in bad.stdout + bad.stderr

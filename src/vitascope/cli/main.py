@@ -260,6 +260,10 @@ def train_ae(
     minutes: Annotated[Optional[float], typer.Option(help="Stop after this long (a part of a longer run).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the data stream and initialisation.")] = 0,
     export: Annotated[Optional[Path], typer.Option(help="Write the EMA weights here (safetensors), latents scaled to the flow model's spread.")] = None,
+    init_from: Annotated[Optional[Path], typer.Option(help="Start from these exported weights (a new run directory only).")] = None,
+    decoder_only: Annotated[bool, typer.Option(help="Train the decoder alone: the latents and their scale stay, so latent models trained on them stay valid.")] = False,
+    detail_weight: Annotated[float, typer.Option(help="Extra loss weight on pixels unlike their neighbours (stars, tufts, rain, edges).")] = 4.0,
+    precision: Annotated[str, typer.Option(help="fp32, or bf16 autocast (faster where the CPU has native bfloat16).")] = "fp32",
 ) -> None:
     """Train FrameAE, the frame autoencoder of the latent world models; resumable."""
     from vitascope.models import world_ae
@@ -267,7 +271,7 @@ def train_ae(
     from vitascope.train.world_ae import train as run_training
 
     try:
-        cfg = AEConfig(model=model, steps=steps, clips=clips, frames=frames, lr=lr, seed=seed)
+        cfg = AEConfig(model=model, steps=steps, clips=clips, frames=frames, lr=lr, seed=seed, init_from=str(init_from or ""), decoder_only=decoder_only, detail_weight=detail_weight, precision=precision)
     except ValueError as e:
         _fail(str(e))
     with Progress(TextColumn("[bold]training"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[loss]}"), TimeElapsedColumn(), console=console) as bar:
@@ -276,7 +280,8 @@ def train_ae(
     step = _checkpoint_step(run / "ckpt.pt")
     console.print(f"stopped at step {step}; checkpoint in {run / 'ckpt.pt'}")
     if export:
-        calibrate(ae, cfg)
+        if not decoder_only:  # a decoder trained alone keeps the scale its latents were coded with
+            calibrate(ae, cfg)
         world_ae.save(ae, export, step)
         console.print(f"exported {export}")
 

@@ -19,7 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vitascope.models.world_ae import FrameAE, FrameAE_configs
+from safetensors import safe_open
+
+from vitascope.models.world_ae import FrameAE, FrameAE_configs, load
 from vitascope.models.world_net import SIGMA_DATA
 from vitascope.train.world import ASPECT_P, ASPECTS
 from vitascope.world import simulate
@@ -44,6 +46,9 @@ class AEConfig:
     log_every: int = 10
     threads: int = 0
     precision: str = "fp32"  # or "bf16": autocast, about twice as fast where the CPU has native bfloat16
+    init_from: str = ""  # start from these exported weights (safetensors) when the run has no checkpoint
+    decoder_only: bool = False  # train the decoder alone: latents and their scale stay as they were, so
+    # latent flow models trained on this autoencoder stay valid
 
     def __post_init__(self):
         if self.precision not in ("fp32", "bf16"):
@@ -52,6 +57,8 @@ class AEConfig:
             raise ValueError(f"model must be one of {sorted(FrameAE_configs)}. Got {self.model!r}.")
         if self.clips < 1 or self.frames < 1:
             raise ValueError(f"clips and frames must be at least 1. Got clips={self.clips}, frames={self.frames}.")
+        if self.init_from and not Path(self.init_from).is_file():
+            raise ValueError(f"init_from: no such file {self.init_from!r}.")
 
 
 def frame_batch(cfg: AEConfig, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,8 +91,8 @@ def ae_loss(ae: FrameAE, x: torch.Tensor, m: torch.Tensor, cfg: AEConfig, gen: t
     return err.mean() / wgt.mean() + cfg.latent_l2 * (z**2).mean(), ((y - x) ** 2).mean().item(), (((y - x) ** 2) * m).sum().item() / max(m.sum().item(), 1)
 
 
-def _lr(cfg: AEConfig, step: int) -> float:
-    return cfg.lr * min(1.0, (step + 1) / cfg.warmup)
+def _lr(cfg: AEConfig, step: int, start: int = 0) -> float:
+    return cfg.lr * min(1.0, (step - start + 1) / cfg.warmup)
 
 
 def train(cfg: AEConfig, run_dir: str | Path, max_seconds: float | None = None, on_log: Callable[[dict], None] | None = None) -> FrameAE:
@@ -94,18 +101,28 @@ def train(cfg: AEConfig, run_dir: str | Path, max_seconds: float | None = None, 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    ae = FrameAE(FrameAE_configs[cfg.model])
-    ema = FrameAE(FrameAE_configs[cfg.model])
-    ema.load_state_dict(ae.state_dict())
-    opt = torch.optim.AdamW(ae.parameters(), lr=cfg.lr, weight_decay=0.0)
-    step = 0
+    step = start = 0
+    if cfg.init_from:
+        ae = load(cfg.init_from).train()
+        ema = load(cfg.init_from)
+        with safe_open(cfg.init_from, "pt") as f:
+            step = start = int((f.metadata() or {}).get("step", 0))  # steps go on from the source's
+    else:
+        ae = FrameAE(FrameAE_configs[cfg.model])
+        ema = FrameAE(FrameAE_configs[cfg.model])
+        ema.load_state_dict(ae.state_dict())
+    if cfg.decoder_only:
+        ae.encoder.requires_grad_(False)
+    trainable = [p for p in ae.parameters() if p.requires_grad]
+    ema_trained = [e for e, p in zip(ema.parameters(), ae.parameters()) if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.0)
     ckpt = run / "ckpt.pt"
     if ckpt.exists():
         state = torch.load(ckpt, map_location="cpu")
         ae.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
-        step = state["step"]
+        step, start = state["step"], state.get("start", 0)
     (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
     t0 = time.time()
@@ -113,19 +130,18 @@ def train(cfg: AEConfig, run_dir: str | Path, max_seconds: float | None = None, 
     while step < cfg.steps and (max_seconds is None or time.time() - t0 < max_seconds):
         x, m = frame_batch(cfg, step)
         for g in opt.param_groups:
-            g["lr"] = _lr(cfg, step)
+            g["lr"] = _lr(cfg, step, start)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
             loss, mse, obj = ae_loss(ae, x, m, cfg, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        gnorm = float(torch.nn.utils.clip_grad_norm_(ae.parameters(), 1.0))
+        gnorm = float(torch.nn.utils.clip_grad_norm_(trainable, 1.0))
         if not math.isfinite(loss.item()) or not math.isfinite(gnorm):  # before the step: the weights stay as they were
             raise FloatingPointError(f"non-finite AE loss or gradient at step {step + 1} (precision {cfg.precision}); the weights are kept as of the last checkpoint")
         opt.step()
         decay = min(cfg.ema, (1 + step) / (10 + step))  # early on the EMA follows the weights closely
         with torch.no_grad():
-            for pe, p in zip(ema.parameters(), ae.parameters()):
-                pe.lerp_(p, 1 - decay)
+            torch._foreach_lerp_(ema_trained, trainable, 1 - decay)
         step += 1
         acc.append((loss.item(), mse, obj))
         if step % cfg.log_every == 0:
@@ -137,14 +153,14 @@ def train(cfg: AEConfig, run_dir: str | Path, max_seconds: float | None = None, 
             if on_log:
                 on_log(rec)
         if step % cfg.save_every == 0 or step == cfg.steps:
-            _save(run, ae, ema, opt, step)
-    _save(run, ae, ema, opt, step)
+            _save(run, ae, ema, opt, step, start)
+    _save(run, ae, ema, opt, step, start)
     return ema
 
 
-def _save(run: Path, ae, ema, opt, step: int) -> None:
+def _save(run: Path, ae, ema, opt, step: int, start: int) -> None:
     tmp = run / "ckpt.pt.tmp"
-    torch.save({"model": ae.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step}, tmp)
+    torch.save({"model": ae.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step, "start": start}, tmp)
     tmp.replace(run / "ckpt.pt")
 
 
