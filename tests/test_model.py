@@ -178,7 +178,8 @@ def test_image_to_video_and_extension_keep_the_given_frames():
     img = np.zeros((50, 90, 3), np.uint8)  # the wrong size: fitted
     img[:] = (220, 40, 40)
     r = m.generate(GenerationRequest(prompt="a red box", seconds=1, width=1280, height=720, seed=1, image=img), lambda f: None)
-    assert r.frames.shape[0] == 12
+    assert r.frames.shape == (12, 64, 112, 3)
+    assert (r.frames[0] == (220, 40, 40)).all()  # the clip opens on the given image, fitted to the frame
     x = m.generate(GenerationRequest(prompt="more", seconds=2, width=1280, height=720, seed=2, mode="extend", video=r.frames, video_fps=12, audio=r.audio, audio_rate=16000), lambda f: None)
     assert x.frames.shape[0] == 36 and np.array_equal(x.frames[:12], r.frames)
 

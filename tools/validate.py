@@ -18,6 +18,22 @@ from vitascope.eval import VALIDATION_SEED_BASE, backend_calls, evaluate, table 
 from vitascope.models.world import WorldModel  # noqa: E402
 
 
+def first_frame_calls(model):
+    """generate(prompt, seed, w, h, seconds) for `evaluate` that hands the model the simulator's
+    first frame of the scene the prompt describes (at 64 pixels on the short side)."""
+    from vitascope.models.base import GenerationRequest
+    from vitascope.world import sample_scene, simulate
+
+    def generate(prompt, seed, w, h, seconds):
+        scene = sample_scene(seed, aspect=w / h)  # as eval_cases makes it
+        k = 64 / min(w, h)
+        first = simulate(seed, height=round(h * k) // 2 * 2, width=round(w * k) // 2 * 2, seconds=1 / 12, scene=scene).frames[0]
+        r = model.generate(GenerationRequest(prompt=prompt, seconds=seconds, width=w, height=h, seed=seed, image=first), lambda f: None)
+        return r.frames, r.fps, r.audio, r.sample_rate
+
+    return generate
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", nargs="+")
@@ -29,13 +45,16 @@ def main() -> None:
     ap.add_argument("--words", choices=("heldout", "train"), default="heldout", help="phrase the validation scenes in held-out words (as eval does) or in training words")
     ap.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto", help="network precision (auto: bf16 where the CPU has it)")
     ap.add_argument("--eta", type=float, default=0.0, help="share of fresh noise per sampling step")
+    ap.add_argument("--first-frame", action="store_true", help="give the model the simulator's first frame of each scene (image-to-video): how well it animates a scene drawn right, apart from drawing it")
     args = ap.parse_args()
     rows = {}
     for w in args.weights:
         t0 = time.time()
         model = WorldModel.from_file("validate", Path(w), steps=args.steps, guidance=args.guidance, guidance_interval=tuple(args.interval), shift=args.shift, eta=args.eta, bf16={"auto": None, "bf16": True, "fp32": False}[args.precision])
-        rows[w] = evaluate(backend_calls(model)[0], n=args.n, seed_base=VALIDATION_SEED_BASE, split=args.words)
-        print(f"{w} (guidance {args.guidance} on {args.interval}, {args.steps} steps, shift {args.shift}, eta {args.eta}, bf16 {model.bf16}, {args.words} words): {100 * rows[w].overall:.1f}% of attributes, sync {100 * rows[w].sync:.1f}% ({time.time() - t0:.0f} s)", flush=True)
+        generate = first_frame_calls(model) if args.first_frame else backend_calls(model)[0]
+        rows[w] = evaluate(generate, n=args.n, seed_base=VALIDATION_SEED_BASE, split=args.words)
+        given = ", simulator's first frame given" if args.first_frame else ""
+        print(f"{w} (guidance {args.guidance} on {args.interval}, {args.steps} steps, shift {args.shift}, eta {args.eta}, bf16 {model.bf16}, {args.words} words{given}): {100 * rows[w].overall:.1f}% of attributes, sync {100 * rows[w].sync:.1f}% ({time.time() - t0:.0f} s)", flush=True)
     print(table({Path(w).parent.name + "/" + Path(w).name: score for w, score in rows.items()}))
 
 

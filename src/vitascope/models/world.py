@@ -162,6 +162,11 @@ class WorldModel:
         if req.mode == "extend":
             frames, env = source_frames, source_env
             total = len(frames) + total
+        elif req.mode == "create" and req.image is not None:
+            # image-to-video continues the image as a one-frame clip: the clip's first frame is the
+            # image itself (trained so: 20% of training clips give their first frame), its sound quiet
+            frames = media.fit(req.image, H, W)[None]
+            env = np.full((E, N_BANDS), 1e-3, np.float32)
         elif req.mode in ("remix", "edit"):
             total = len(source_frames)
         windows = _plan(len(frames), total)
@@ -174,9 +179,6 @@ class WorldModel:
                 ctx_v[0, :, :ctx_n] = self._encode(_to_video(frames[-ctx_n:]))
                 ctx_a[0, :, : ctx_n * E] = torch.from_numpy(amp_to_feature(env[-ctx_n * E :])).T
                 ctx_m[0, 0, :ctx_n] = 1
-            elif req.image is not None:
-                ctx_v[0, :, :1] = self._encode(_to_video(media.fit(req.image, H, W)[None]))
-                ctx_m[0, 0, 0] = 1
             noise_v = torch.randn(1, C, WINDOW, h, w, generator=gen)
             noise_a = torch.randn(1, N_BANDS, WINDOW * E, generator=gen)
             t_start = 0.0
