@@ -201,6 +201,8 @@ def train(
     low_t: Annotated[float, typer.Option(help="Share of training times drawn from the noisiest quarter.")] = 0.3,
     near_zero_t: Annotated[float, typer.Option(help="Share of training times drawn from t < 0.03 (pure noise: only the prompt says what to draw).")] = 0.2,
     min_t: Annotated[float, typer.Option(help="Map training times onto [min_t, 1] (for a part that works only late in sampling).")] = 0.0,
+    image_share: Annotated[float, typer.Option(help="Share of training clips given their first frame (image-to-video).")] = 0.2,
+    extend_share: Annotated[float, typer.Option(help="Share of training clips given their first 4-24 frames and sound (extension).")] = 0.3,
     autoencoder: Annotated[Optional[Path], typer.Option(help="Latent models: the FrameAE weights (default: the model config's, from the package).")] = None,
     trunk_from: Annotated[Optional[Path], typer.Option(help="Latent models: start the coarse levels and text pathway from these pixel-model (world-s) weights.")] = None,
 ) -> None:
@@ -228,6 +230,8 @@ def train(
             low_t=low_t,
             near_zero_t=near_zero_t,
             min_t=min_t,
+            image_share=image_share,
+            extend_share=extend_share,
             resume_from=str(resume_from) if resume_from else None,
             ema_from=str(export) if resume_from and export and export.exists() else None,
             autoencoder=str(autoencoder) if autoencoder else None,

@@ -56,6 +56,8 @@ class TrainConfig:
     near_zero_t: float = 0.2  # share drawn from t < 0.03, where only the prompt tells what to draw
     uniform_t: float = 0.0  # share drawn from all of [0, 1]
     min_t: float = 0.0  # times are mapped onto [min_t, 1] (a part that works only late in sampling, such as the detail head)
+    image_share: float = 0.2  # share of training clips that give their first frame (image-to-video)
+    extend_share: float = 0.3  # share that give their first 4-24 frames and their sound (extension)
     workers: int = 0  # data worker processes (0: clips are made in the training loop, exactly reproducible)
     max_reuse: int = 1  # with workers: a batch trains again at new noise levels while the next is not ready, up to this many times
     schedule: str = "constant"  # or "cosine": down to min_lr over the run (its steps, or max_seconds when given)
@@ -78,6 +80,8 @@ class TrainConfig:
         shares = (self.low_t, self.near_zero_t, self.uniform_t)
         if min(shares) < 0 or sum(shares) > 1 + 1e-9:
             raise ValueError(f"low_t, near_zero_t and uniform_t are shares of the training times: each at least 0, together at most 1. Got {shares}.")
+        if min(self.image_share, self.extend_share) < 0 or self.image_share + self.extend_share > 1 + 1e-9:
+            raise ValueError(f"image_share and extend_share are shares of the training clips: each at least 0, together at most 1. Got {(self.image_share, self.extend_share)}.")
         if self.workers < 0 or self.max_reuse < 1:
             raise ValueError(f"workers must be at least 0 and max_reuse at least 1. Got workers={self.workers}, max_reuse={self.max_reuse}.")
 
@@ -125,9 +129,9 @@ def simulate_batch(cfg: TrainConfig, step: int) -> RawBatch:
         caps.append("" if rng.random() < cfg.caption_dropout else s.caption)
         m = np.zeros(T, np.float32)
         r = rng.random()
-        if r < 0.2:  # image-to-video: the first frame is given
+        if r < cfg.image_share:  # image-to-video: the first frame is given
             m[0] = 1
-        elif r < 0.5:  # extension: the first second or more is given, sound included
+        elif r < cfg.image_share + cfg.extend_share:  # extension: the first second or more is given, sound included
             m[: int(rng.choice([4, 8, 12, 24]))] = 1
         ctx.append(m)
     audio = torch.from_numpy(amp_to_feature(np.stack(envs))).permute(0, 2, 1).contiguous()  # (B, A, T*E)
