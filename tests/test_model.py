@@ -144,6 +144,19 @@ def _tiny_cfg(**kw):
     return TrainConfig(**{"model": "world-tiny", "batch": 2, "seconds": 4 / 3, "scale": 1, "save_every": 2, "log_every": 1, "warmup": 1, **kw})
 
 
+def test_context_shares_decide_which_training_clips_give_frames():
+    from vitascope.train.world import simulate_batch
+
+    image = simulate_batch(_tiny_cfg(batch=4, image_share=1.0, extend_share=0.0), step=0).ctx
+    assert image[:, 0].eq(1).all() and image[:, 1:].eq(0).all()  # image-to-video: the first frame only
+    extend = simulate_batch(_tiny_cfg(batch=4, image_share=0.0, extend_share=1.0), step=0).ctx
+    assert extend[:, :4].eq(1).all() and extend.sum(1).ge(4).all()  # extension: 4 frames or more
+    free = simulate_batch(_tiny_cfg(batch=4, image_share=0.0, extend_share=0.0), step=0).ctx
+    assert free.eq(0).all()
+    with pytest.raises(ValueError, match="image_share and extend_share"):
+        _tiny_cfg(image_share=0.6, extend_share=0.6)
+
+
 def test_training_resumes_from_checkpoint(tmp_path):
     run = tmp_path / "run"
     first = train(run, _tiny_cfg(steps=2))
