@@ -19,6 +19,7 @@ from vitascope.models import flow, text, world_ae
 from vitascope.models.base import Capabilities, GenerationRequest, GenerationResult, Progress
 from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
 from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, vocode
+from vitascope.world.sound import FLOOR
 from vitascope.world.sound import analyze
 
 FPS = 12
@@ -164,9 +165,9 @@ class WorldModel:
             total = len(frames) + total
         elif req.mode == "create" and req.image is not None:
             # image-to-video continues the image as a one-frame clip: the clip's first frame is the
-            # image itself (trained so: 20% of training clips give their first frame), its sound quiet
+            # image itself (trained so: TrainConfig.image_share of training clips give their first frame), its sound silent
             frames = media.fit(req.image, H, W)[None]
-            env = np.full((E, N_BANDS), 1e-3, np.float32)
+            env = np.full((E, N_BANDS), FLOOR, np.float32)
         elif req.mode in ("remix", "edit"):
             total = len(source_frames)
         windows = _plan(len(frames), total)
@@ -187,7 +188,7 @@ class WorldModel:
                 src = np.zeros((WINDOW, H, W, 3), np.uint8)
                 seg = source_frames[start - ctx_n : start - ctx_n + WINDOW]
                 src[: len(seg)] = seg
-                src_env = np.full((WINDOW * E, N_BANDS), 1e-3, np.float32)
+                src_env = np.full((WINDOW * E, N_BANDS), FLOOR, np.float32)
                 seg_env = source_env[(start - ctx_n) * E : (start - ctx_n + WINDOW) * E]
                 src_env[: len(seg_env)] = seg_env
                 t_start = float(np.clip(1.0 - req.strength, 0.0, 0.98))
@@ -250,6 +251,6 @@ def _to_video(frames: np.ndarray) -> torch.Tensor:
 
 
 def _fit_len(env: np.ndarray, n: int) -> np.ndarray:
-    out = np.full((n, env.shape[1]), 1e-3, np.float32)
+    out = np.full((n, env.shape[1]), FLOOR, np.float32)
     out[: min(n, len(env))] = env[:n]
     return out
