@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from vitascope.eval import VALIDATION_SEED_BASE, backend_calls, evaluate, table  # noqa: E402
+from vitascope.models import world_plan  # noqa: E402
 from vitascope.models.world import WorldModel  # noqa: E402
 
 
@@ -34,6 +35,35 @@ def first_frame_calls(model):
     return generate
 
 
+def oracle_layout_calls(model):
+    """generate(prompt, seed, w, h, seconds) for `evaluate` that gives a layout-guided model the
+    true layout of the scene the prompt describes instead of the planner's: how well the network
+    draws what a layout places, apart from planning it."""
+    import numpy as np
+    import torch
+
+    from vitascope.models import world as world_mod
+    from vitascope.models.base import GenerationRequest
+    from vitascope.world import layout, sample_scene
+
+    scene = {}
+
+    def true_layout(tokens, mask, plan, ctx_n, n_new, aspect, H, W, gen):
+        start = (len(plan) - ctx_n) / world_mod.FPS
+        feat = layout.features(scene["s"], start, world_mod.WINDOW, world_mod.FPS, aspect=aspect)
+        return torch.from_numpy(layout.maps(feat, H, W))[None], np.concatenate([plan, feat[ctx_n : ctx_n + n_new]])
+
+    model._layout = true_layout
+    model.planner = model.planner or object()  # any planner: the true layout replaces what it would plan
+
+    def generate(prompt, seed, w, h, seconds):
+        scene["s"] = sample_scene(seed, aspect=w / h)  # as eval_cases makes it
+        r = model.generate(GenerationRequest(prompt=prompt, seconds=seconds, width=w, height=h, seed=seed), lambda f: None)
+        return r.frames, r.fps, r.audio, r.sample_rate
+
+    return generate
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", nargs="+")
@@ -46,14 +76,29 @@ def main() -> None:
     ap.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto", help="network precision (auto: bf16 where the CPU has it)")
     ap.add_argument("--eta", type=float, default=0.0, help="share of fresh noise per sampling step")
     ap.add_argument("--first-frame", action="store_true", help="give the model the simulator's first frame of each scene (image-to-video): how well it animates a scene drawn right, apart from drawing it")
+    ap.add_argument("--layout", choices=("plan", "true", "none"), default="plan", help="layout-guided models: the planner's layout (what generate does), the scene's true layout, or none")
+    ap.add_argument("--planner", default=None, help="layout-guided models: planner weights (default: world-plan.safetensors beside the weights)")
+    ap.add_argument("--plan-guidance", type=float, default=2.0)
     args = ap.parse_args()
     rows = {}
     for w in args.weights:
         t0 = time.time()
-        model = WorldModel.from_file("validate", Path(w), steps=args.steps, guidance=args.guidance, guidance_interval=tuple(args.interval), shift=args.shift, eta=args.eta, bf16={"auto": None, "bf16": True, "fp32": False}[args.precision])
-        generate = first_frame_calls(model) if args.first_frame else backend_calls(model)[0]
+        kw = {"plan_guidance": args.plan_guidance}
+        if args.planner:
+            kw["planner"] = world_plan.load(args.planner)
+        if args.layout == "none":
+            kw["planner"] = None
+        model = WorldModel.from_file("validate", Path(w), steps=args.steps, guidance=args.guidance, guidance_interval=tuple(args.interval), shift=args.shift, eta=args.eta, bf16={"auto": None, "bf16": True, "fp32": False}[args.precision], **kw)
+        if args.first_frame:
+            generate = first_frame_calls(model)
+        elif args.layout == "true":
+            generate = oracle_layout_calls(model)
+        else:
+            generate = backend_calls(model)[0]
         rows[w] = evaluate(generate, n=args.n, seed_base=VALIDATION_SEED_BASE, split=args.words)
         given = ", simulator's first frame given" if args.first_frame else ""
+        if model.net.cfg.layout:
+            given += f", layout: {args.layout if model.planner is not None else 'none'}"
         print(f"{w} (guidance {args.guidance} on {args.interval}, {args.steps} steps, shift {args.shift}, eta {args.eta}, bf16 {model.bf16}, {args.words} words{given}): {100 * rows[w].overall:.1f}% of attributes, sync {100 * rows[w].sync:.1f}% ({time.time() - t0:.0f} s)", flush=True)
     print(table({Path(w).parent.name + "/" + Path(w).name: score for w, score in rows.items()}))
 

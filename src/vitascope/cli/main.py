@@ -182,7 +182,7 @@ def videos_delete(video_id: str) -> None:
 @app.command()
 def train(
     run: Annotated[Path, typer.Option(help="Run directory: checkpoints and logs; resumed if present.")] = Path("runs/world-s"),
-    model: Annotated[str, typer.Option(help="Model configuration: world-tiny, world-s, world-s-skip, world-s-detail, or a latent model (world-l, world-tiny-latent).")] = "world-s",
+    model: Annotated[str, typer.Option(help="Model configuration: world-tiny, world-s, world-s-skip, world-s-detail, world-s-layout (follows a planner's layout), or a latent model (world-l, world-tiny-latent).")] = "world-s",
     steps: Annotated[int, typer.Option(help="Total optimizer steps of the run.")] = 100_000,
     batch: Annotated[int, typer.Option(help="Clips per step.")] = 12,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-4,
@@ -203,6 +203,7 @@ def train(
     min_t: Annotated[float, typer.Option(help="Map training times onto [min_t, 1] (for a part that works only late in sampling).")] = 0.0,
     image_share: Annotated[float, typer.Option(help="Share of training clips given their first frame (image-to-video).")] = 0.2,
     extend_share: Annotated[float, typer.Option(help="Share of training clips given their first 4-24 frames and sound (extension).")] = 0.3,
+    layout_share: Annotated[float, typer.Option(help="Layout-guided models (world-s-layout): share of training clips shown their true layout.")] = 0.75,
     autoencoder: Annotated[Optional[Path], typer.Option(help="Latent models: the FrameAE weights (default: the model config's, from the package).")] = None,
     trunk_from: Annotated[Optional[Path], typer.Option(help="Latent models: start the coarse levels and text pathway from these pixel-model (world-s) weights.")] = None,
 ) -> None:
@@ -232,6 +233,7 @@ def train(
             min_t=min_t,
             image_share=image_share,
             extend_share=extend_share,
+            layout_share=layout_share,
             resume_from=str(resume_from) if resume_from else None,
             ema_from=str(export) if resume_from and export and export.exists() else None,
             autoencoder=str(autoencoder) if autoencoder else None,
@@ -288,6 +290,34 @@ def train_ae(
             calibrate(ae, cfg)
         world_ae.save(ae, export, step)
         console.print(f"exported {export}")
+
+
+@app.command("train-plan")
+def train_plan(
+    run: Annotated[Path, typer.Option(help="Run directory: checkpoints and logs; resumed if present.")] = Path("runs/world-plan"),
+    model: Annotated[str, typer.Option(help="Planner configuration: plan-s or plan-tiny.")] = "plan-s",
+    steps: Annotated[int, typer.Option(help="Total optimizer steps of the run.")] = 100_000,
+    batch: Annotated[int, typer.Option(help="Layouts per step.")] = 64,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-4,
+    minutes: Annotated[Optional[float], typer.Option(help="Stop after this long (a part of a longer run; the cosine schedule spans it).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the data stream and initialisation.")] = 0,
+    schedule: Annotated[str, typer.Option(help="Learning rate: cosine over the run (over --minutes when given), or constant.")] = "cosine",
+    export: Annotated[Optional[Path], typer.Option(help="Write the EMA weights here (safetensors) at the end.")] = None,
+) -> None:
+    """Train the layout planner of the layout-guided world model (world-s-layout); resumable."""
+    from vitascope.train.world_plan import PlanTrainConfig, export_weights
+    from vitascope.train.world_plan import train as run_training
+
+    try:
+        cfg = PlanTrainConfig(model=model, steps=steps, batch=batch, lr=lr, seed=seed, schedule=schedule)
+    except ValueError as e:
+        _fail(str(e))
+    with Progress(TextColumn("[bold]training"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[loss]}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("train", total=steps, loss="")
+        last = run_training(run, cfg, max_seconds=minutes * 60 if minutes else None, on_step=lambda s, info: bar.update(task, completed=s, loss=f"loss {info['loss']:.4f}"))
+    console.print(f"stopped at step {last.get('step')}; checkpoint in {run / 'ckpt.pt'}")
+    if export:
+        console.print(f"exported {export_weights(run, export)}")
 
 
 def _checkpoint_step(path: Path) -> int:

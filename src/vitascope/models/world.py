@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from vitascope import media
-from vitascope.models import flow, text, world_ae
+from vitascope.models import flow, text, world_ae, world_plan
 from vitascope.models.base import Capabilities, GenerationRequest, GenerationResult, Progress
 from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
-from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, vocode
+from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, layout, vocode
 from vitascope.world.sound import FLOOR
 from vitascope.world.sound import analyze
 
@@ -26,6 +26,7 @@ FPS = 12
 WINDOW = 48  # frames per generated window (4 s)
 CONTEXT = 12  # frames carried into the next window (1 s)
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+PLANNER_FILE = "world-plan.safetensors"
 
 CAPABILITIES = Capabilities(
     text_to_video=True,
@@ -66,13 +67,19 @@ class WorldModel:
         bf16: bool | None = None,
         short_side: int = 64,
         description: str = "",
+        planner: world_plan.WorldPlanner | None = None,
+        plan_steps: int = 32,
+        plan_guidance: float = 2.0,
     ):
         """steps: sampling steps per window; guidance: classifier-free guidance scale, applied at
         flow times in guidance_interval [lo, hi) (elsewhere the prompt's estimate alone, one
         network call instead of two); shift: how much of the time grid goes to the noisy end;
         eta: share of fresh noise per step (0: the deterministic ODE); bf16: run the network under
         bfloat16 autocast (None: where the CPU computes in bfloat16 natively), the flow itself
-        stays in float32."""
+        stays in float32. planner: for a layout-guided network (WorldNetConfig.layout), the
+        layout planner (models/world_plan.py) that places a text-to-video clip's objects before
+        the network draws them, with its own steps and guidance; without one the network draws
+        alone, as it does for image-to-video, remix, edit and extension."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -88,6 +95,11 @@ class WorldModel:
         self.description = description
         self.capabilities = CAPABILITIES
         self._null: tuple[torch.Tensor, torch.Tensor] | None = None
+        if planner is not None and not net.cfg.layout:
+            raise ValueError("a planner needs a layout-guided network (WorldNetConfig.layout > 0).")
+        self.planner = planner.eval() if planner is not None else None
+        self.plan_steps = plan_steps
+        self.plan_guidance = plan_guidance
         # a latent model samples FrameAE latents: clips in and out go through the autoencoder
         self.ae = world_ae.load(net.cfg.autoencoder, WEIGHTS_DIR) if net.cfg.video_channels != 3 else None
 
@@ -103,6 +115,9 @@ class WorldModel:
         net = WorldNet(cfg)
         state = {k: v.float() for k, v in load_file(str(path)).items()}
         load_weights(net, state)
+        if cfg.layout and "planner" not in kw:  # a layout-guided network's planner lies beside it
+            plan_path = Path(path).with_name(PLANNER_FILE)
+            kw["planner"] = world_plan.load(plan_path) if plan_path.is_file() else None
         return cls(name, net, **kw)
 
     @classmethod
@@ -115,7 +130,7 @@ class WorldModel:
         return True, "loaded"
 
     # --- sampling -------------------------------------------------------------------------------
-    def _velocity(self, tokens, mask, ctx_v, ctx_a, ctx_m):
+    def _velocity(self, tokens, mask, ctx_v, ctx_a, ctx_m, lay=None):
         """Classifier-free guided velocity: the prompt's and the empty prompt's, run as one batch."""
         if self._null is None:
             self._null = text.encode([""])
@@ -134,10 +149,10 @@ class WorldModel:
 
         def v(video, audio, t):
             if g == 1.0 or not lo <= float(t[0]) < hi:
-                xv, xa = run(self.net, video, audio, t, tokens, mask, ctx_v, ctx_a, ctx_m)
+                xv, xa = run(self.net, video, audio, t, tokens, mask, ctx_v, ctx_a, ctx_m, layout=lay)
             else:
                 both = lambda x: torch.cat([x, x])  # noqa: E731
-                dv, da = run(self.net, both(video), both(audio), both(t), torch.cat([tokens, nt]), torch.cat([mask, nm]), both(ctx_v), both(ctx_a), both(ctx_m), refine=False)
+                dv, da = run(self.net, both(video), both(audio), both(t), torch.cat([tokens, nt]), torch.cat([mask, nm]), both(ctx_v), both(ctx_a), both(ctx_m), refine=False, layout=None if lay is None else both(lay))
                 xv, xa = dv[1:] + g * (dv[:1] - dv[1:]), da[1:] + g * (da[:1] - da[1:])  # guidance scale g on the data estimate; 1 is the prompt alone
                 xv = run(self.net.refine, xv, video, t)  # the detail head, once, on the guided estimate
             return flow.velocity(xv, video, t), flow.velocity(xa, audio, t)
@@ -171,6 +186,10 @@ class WorldModel:
         elif req.mode in ("remix", "edit"):
             total = len(source_frames)
         windows = _plan(len(frames), total)
+        # text-to-video with a planner: each window's objects are placed first (the layout of the
+        # frames carried over is kept), then drawn to that layout
+        planned = self.planner is not None and req.mode == "create" and req.image is None
+        plan = np.zeros((0, layout.SLOTS, layout.FEATURES), np.float32)
         for w_i, (start, n_new) in enumerate(windows):
             ctx_n = min(CONTEXT, len(frames)) if len(frames) else 0
             ctx_v = torch.zeros(1, C, WINDOW, h, w)
@@ -180,6 +199,9 @@ class WorldModel:
                 ctx_v[0, :, :ctx_n] = self._encode(_to_video(frames[-ctx_n:]))
                 ctx_a[0, :, : ctx_n * E] = torch.from_numpy(amp_to_feature(env[-ctx_n * E :])).T
                 ctx_m[0, 0, :ctx_n] = 1
+            lay = None
+            if planned:
+                lay, plan = self._layout(tokens, mask, plan, ctx_n, n_new, W / H, H, W, gen)
             noise_v = torch.randn(1, C, WINDOW, h, w, generator=gen)
             noise_a = torch.randn(1, N_BANDS, WINDOW * E, generator=gen)
             t_start = 0.0
@@ -194,7 +216,7 @@ class WorldModel:
                 t_start = float(np.clip(1.0 - req.strength, 0.0, 0.98))
                 noise_v = flow.interpolate(self._encode(_to_video(src))[None], noise_v, torch.tensor([t_start]))
                 noise_a = flow.interpolate(torch.from_numpy(amp_to_feature(src_env)).T[None], noise_a, torch.tensor([t_start]))
-            velocity = self._velocity(tokens, mask, ctx_v, ctx_a, ctx_m)
+            velocity = self._velocity(tokens, mask, ctx_v, ctx_a, ctx_m, lay)
             done = w_i / len(windows)
 
             def step_progress(f, done=done):
@@ -208,7 +230,22 @@ class WorldModel:
             env = np.concatenate([env, new_a.astype(np.float32)])
         frames, env = frames[:total], env[: total * E]
         wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
-        return GenerationResult(frames=frames, fps=FPS, audio=wave, sample_rate=SAMPLE_RATE, info={"native_size": [W, H], "windows": len(windows)})
+        info = {"native_size": [W, H], "windows": len(windows), "planned": planned}
+        return GenerationResult(frames=frames, fps=FPS, audio=wave, sample_rate=SAMPLE_RATE, info=info)
+
+    def _layout(self, tokens, mask, plan: np.ndarray, ctx_n: int, n_new: int, aspect: float, H: int, W: int, gen: torch.Generator):
+        """The next window's layout from the planner, continuing the last ctx_n planned frames:
+        its maps (1, LAYOUT_CHANNELS, WINDOW, H, W) for the network, and the plan grown by n_new frames."""
+        if self._null is None:
+            self._null = text.encode([""])
+        ctx = torch.zeros(WINDOW, layout.SLOTS, layout.FEATURES)
+        ctx_m = torch.zeros(WINDOW)
+        if ctx_n:
+            ctx[:ctx_n] = torch.from_numpy(plan[-ctx_n:])
+            ctx_m[:ctx_n] = 1
+        feat = world_plan.sample(self.planner, tokens, mask, self._null, aspect, WINDOW, ctx=ctx, ctx_mask=ctx_m, steps=self.plan_steps, guidance=self.plan_guidance, generator=gen).numpy()
+        maps = torch.from_numpy(layout.maps(feat, H, W))[None]
+        return maps, np.concatenate([plan, feat[ctx_n : ctx_n + n_new]])
 
 
     def _encode(self, video: torch.Tensor) -> torch.Tensor:

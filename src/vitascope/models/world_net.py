@@ -51,6 +51,10 @@ class WorldNetConfig:
     video_channels: int = 3
     autoencoder: str = ""
     xattn_from: int = 1  # the first level with cross-attention to the text
+    # channels of a layout the network follows (world/layout.py: a bump per object carrying its
+    # colour and shape label, frame by frame; 0: none). A layout-guided model draws the objects a
+    # planner (models/world_plan.py) placed; without a layout its channels are zero
+    layout: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,6 +70,8 @@ WorldNet_configs = {
     "world-s": WorldNetConfig(),
     "world-s-skip": WorldNetConfig(precond="skip"),
     "world-s-detail": WorldNetConfig(detail=16),
+    "world-tiny-layout": WorldNetConfig(channels=(8, 16, 16), blocks=(1, 1, 1), heads=2, cond_dim=32, text_layers=1, layout=7),
+    "world-s-layout": WorldNetConfig(layout=7),
     # latent models: WorldNet over FrameAE latents (16 channels per 8x8 pixels, frame by frame),
     # 4 latent frames per patch; its two levels have the geometry and widths of world-s's two
     # coarse ones, so those can start from world-s's weights
@@ -262,7 +268,7 @@ class WorldNet(nn.Module):
         pt, ph, pw = cfg.patch
         c0 = cfg.channels[0]
         vc = cfg.video_channels
-        self.v_in = nn.Conv3d((2 * vc + 1) * pt * ph * pw, c0, 1)  # noisy video + context + mask, per patch
+        self.v_in = nn.Conv3d((2 * vc + 1 + cfg.layout) * pt * ph * pw, c0, 1)  # noisy video + context + mask (+ layout), per patch
         a_per_step = cfg.env_per_frame * pt
         self.a_in = nn.Conv1d((2 * cfg.audio_bands + 1) * a_per_step, c0, 1)
         self.text = TextEncoderHead(cfg)
@@ -363,9 +369,10 @@ class WorldNet(nn.Module):
         return a.view(B, A, k, Tp).permute(0, 1, 3, 2).reshape(B, A, Tp * k)
 
     # --- forward -------------------------------------------------------------------------------
-    def forward(self, video, audio, t, text_tokens, text_mask, ctx_video, ctx_audio, ctx_mask, refine: bool = True):
+    def forward(self, video, audio, t, text_tokens, text_mask, ctx_video, ctx_audio, ctx_mask, refine: bool = True, layout=None):
         """Clean-data predictions for video (B,3,T,H,W) and audio (B,A,T*E) at flow time t (B,).
-        refine=False leaves out the detail head (a sampler applies it once to a guided estimate)."""
+        refine=False leaves out the detail head (a sampler applies it once to a guided estimate).
+        layout: (B, cfg.layout, T, H, W) maps of the objects to draw (world/layout.py), or None."""
         B, _, T, H, W = video.shape
         x_t_video, x_t_audio = video, audio
         if t.shape != (B,):
@@ -382,7 +389,16 @@ class WorldNet(nn.Module):
         video = video * (c_in * gate[:, 0]).view(B, 1, 1, 1, 1)
         audio = audio * (c_in * gate[:, 1]).view(B, 1, 1)
         m_v = ctx_mask[:, :, :, None, None].expand(B, 1, T, H, W)
-        v = self.v_in(self.patchify(torch.cat([video, ctx_video * m_v, m_v], dim=1)))  # (B, c0, T', H', W')
+        parts = [video, ctx_video * m_v, m_v]
+        if self.cfg.layout:
+            if layout is None:
+                layout = video.new_zeros(B, self.cfg.layout, T, H, W)
+            elif layout.shape != (B, self.cfg.layout, T, H, W):
+                raise ValueError(f"layout must have shape {(B, self.cfg.layout, T, H, W)}. Got {tuple(layout.shape)}.")
+            parts.append(layout.to(video.dtype))
+        elif layout is not None:
+            raise ValueError("this network takes no layout (its config has layout=0).")
+        v = self.v_in(self.patchify(torch.cat(parts, dim=1)))  # (B, c0, T', H', W')
         pos = self.pos(coord_features(v.shape[3], v.shape[4], v.device).to(v.dtype))  # (H', W', c0)
         v = v + pos.permute(2, 0, 1)[None, :, None]
         m_a = ctx_mask.repeat_interleave(self.cfg.env_per_frame, dim=2)  # (B, 1, T*E)
@@ -431,7 +447,15 @@ LATER_KEYS = ("in_gate.", "pos.", "text.norm.", "detail.")  # parameters added a
 
 def load_weights(net: WorldNet, state: dict[str, torch.Tensor]) -> list[str]:
     """Load `state` into `net`, allowing only parameters added since (LATER_KEYS) to be missing;
-    returns the names that kept their initial values."""
+    returns the names that kept their initial values. Weights of a network without layout
+    channels start a layout-guided one: the layout's input weights start at zero."""
+    w = state.get("v_in.weight")
+    own = net.v_in.weight
+    if w is not None and net.cfg.layout and w.shape[1] < own.shape[1]:
+        extra = own.shape[1] - w.shape[1]
+        if extra != net.cfg.layout * math.prod(net.cfg.patch):
+            raise ValueError(f"weights do not fit WorldNet: v_in takes {w.shape[1]} inputs, this network {own.shape[1]}")
+        state = {**state, "v_in.weight": torch.cat([w, w.new_zeros(w.shape[0], extra, *w.shape[2:])], dim=1)}
     missing, unexpected = net.load_state_dict(state, strict=False)
     bad = [k for k in missing if not k.startswith(LATER_KEYS)]
     if bad or unexpected:

@@ -23,7 +23,7 @@ from vitascope.models import flow, text, world_ae
 from vitascope.models.world import WEIGHTS_DIR, cpu_has_bf16
 from vitascope.models.world_ae import DOWN, FrameAE
 from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
-from vitascope.world import amp_to_feature, simulate
+from vitascope.world import amp_to_feature, layout, simulate
 
 # (height, width) at which the model is trained, with their shares of batches
 ASPECTS = ((64, 112), (112, 64), (64, 64))
@@ -58,6 +58,9 @@ class TrainConfig:
     min_t: float = 0.0  # times are mapped onto [min_t, 1] (a part that works only late in sampling, such as the detail head)
     image_share: float = 0.2  # share of training clips that give their first frame (image-to-video)
     extend_share: float = 0.3  # share that give their first 4-24 frames and their sound (extension)
+    # layout-guided models (WorldNetConfig.layout): share of training clips that show the network
+    # their true layout (world/layout.py); the others give none, so the model also draws alone
+    layout_share: float = 0.75
     workers: int = 0  # data worker processes (0: clips are made in the training loop, exactly reproducible)
     max_reuse: int = 1  # with workers: a batch trains again at new noise levels while the next is not ready, up to this many times
     schedule: str = "constant"  # or "cosine": down to min_lr over the run (its steps, or max_seconds when given)
@@ -82,6 +85,8 @@ class TrainConfig:
             raise ValueError(f"low_t, near_zero_t and uniform_t are shares of the training times: each at least 0, together at most 1. Got {shares}.")
         if min(self.image_share, self.extend_share) < 0 or self.image_share + self.extend_share > 1 + 1e-9:
             raise ValueError(f"image_share and extend_share are shares of the training clips: each at least 0, together at most 1. Got {(self.image_share, self.extend_share)}.")
+        if not 0 <= self.layout_share <= 1:
+            raise ValueError(f"layout_share must be in [0, 1]. Got {self.layout_share}.")
         if self.workers < 0 or self.max_reuse < 1:
             raise ValueError(f"workers must be at least 0 and max_reuse at least 1. Got workers={self.workers}, max_reuse={self.max_reuse}.")
 
@@ -97,6 +102,7 @@ class Batch:
     token_mask: torch.Tensor
     obj_v: torch.Tensor  # (B, 1, T, H, W): object pixels and their rim
     loud_a: torch.Tensor  # (B, 1, T*E): steps with any sound
+    layout: torch.Tensor | None = None  # (B, LAYOUT_CHANNELS, T, H, W) for layout-guided models
 
 
 @dataclass
@@ -110,6 +116,7 @@ class RawBatch:
     ctx: torch.Tensor  # (B, T) 1 on context frames
     captions: list[str]
     step: int
+    layout: torch.Tensor | None = None  # (B, LAYOUT_CHANNELS, T, H, W) float16, zero where a clip gives none
 
 
 def simulate_batch(cfg: TrainConfig, step: int) -> RawBatch:
@@ -117,8 +124,9 @@ def simulate_batch(cfg: TrainConfig, step: int) -> RawBatch:
     rng = np.random.default_rng([cfg.seed, step])
     h, w = ASPECTS[rng.choice(len(ASPECTS), p=ASPECT_P)]
     h, w = h // cfg.scale, w // cfg.scale
-    frames, masks, envs, caps, ctx = [], [], [], [], []
+    frames, masks, envs, caps, ctx, lay = [], [], [], [], [], []
     T = int(round(cfg.seconds * cfg.fps))
+    with_layout = WorldNet_configs[cfg.model].layout > 0
     for i in range(cfg.batch):
         seed = int(rng.integers(2**62))
         start = 0.0 if rng.random() < 0.5 else float(rng.uniform(0, 16))
@@ -134,8 +142,14 @@ def simulate_batch(cfg: TrainConfig, step: int) -> RawBatch:
         elif r < cfg.image_share + cfg.extend_share:  # extension: the first second or more is given, sound included
             m[: int(rng.choice([4, 8, 12, 24]))] = 1
         ctx.append(m)
+        if with_layout:
+            if rng.random() < cfg.layout_share:
+                lay.append(layout.maps(layout.features(s.scene, start, T, cfg.fps), h, w).astype(np.float16))
+            else:
+                lay.append(np.zeros((layout.LAYOUT_CHANNELS, T, h, w), np.float16))
     audio = torch.from_numpy(amp_to_feature(np.stack(envs))).permute(0, 2, 1).contiguous()  # (B, A, T*E)
-    return RawBatch(torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(masks)), audio, torch.from_numpy(np.stack(ctx)), caps, step)
+    maps = torch.from_numpy(np.stack(lay)) if lay else None
+    return RawBatch(torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(masks)), audio, torch.from_numpy(np.stack(ctx)), caps, step, maps)
 
 
 def to_batch(raw: RawBatch, net_cfg: WorldNetConfig, device: torch.device | None = None) -> Batch:
@@ -150,7 +164,8 @@ def to_batch(raw: RawBatch, net_cfg: WorldNetConfig, device: torch.device | None
     free_a = (1 - ctx_mask).repeat_interleave(net_cfg.env_per_frame, dim=2)
     loud = (audio > -0.8).float().amax(dim=1, keepdim=True)  # steps with any sound
     tokens, token_mask = text.encode(raw.captions, device)
-    return Batch(video, audio, free_v, free_a, ctx_mask, tokens, token_mask, obj, loud)
+    maps = raw.layout.to(device, non_blocking=True).float() if raw.layout is not None else None
+    return Batch(video, audio, free_v, free_a, ctx_mask, tokens, token_mask, obj, loud, maps)
 
 
 def make_batch(cfg: TrainConfig, net_cfg: WorldNetConfig, step: int) -> Batch:
@@ -326,7 +341,7 @@ def loss_fn(
     nv = torch.randn(b.video.shape, generator=ng, device=ng.device).to(b.video.device)
     na = torch.randn(b.audio.shape, generator=ng, device=ng.device).to(b.video.device)
     xv, xa = flow.interpolate(b.video, nv, t), flow.interpolate(b.audio, na, t)
-    dv, da = net(xv, xa, t, b.tokens, b.token_mask, b.video, b.audio, b.ctx_mask)  # data predictions
+    dv, da = net(xv, xa, t, b.tokens, b.token_mask, b.video, b.audio, b.ctx_mask, layout=b.layout)  # data predictions
     pv, pa = flow.velocity(dv.float(), xv, t), flow.velocity(da.float(), xa, t)
     lv = (weight_v * (pv - (b.video - nv)) ** 2).mean() / weight_v.mean().clamp(min=1e-6)
     la = (weight_a * (pa - (b.audio - na)) ** 2).mean() / weight_a.mean().clamp(min=1e-6)
@@ -497,7 +512,8 @@ def load_resume(net: WorldNet, path: str | Path) -> int:
     saved = WorldNetConfig.from_dict(json.loads(meta["config"]))
     # the same weights fit either output form; a run may switch (warm start, see WorldNetConfig.precond)
     # and weights without a detail head warm-start one that has it (the head starts as the identity)
-    if replace(saved, precond=net.cfg.precond, detail=saved.detail or net.cfg.detail) != net.cfg:
+    # and weights without layout channels start a layout-guided network (their inputs start at zero)
+    if replace(saved, precond=net.cfg.precond, detail=saved.detail or net.cfg.detail, layout=saved.layout or net.cfg.layout) != net.cfg:
         raise ValueError(f"{path} holds weights of another configuration: {meta['config']}")
     load_weights(net, {k: v.float() for k, v in load_file(str(path)).items()})
     return int(meta.get("step", 0))

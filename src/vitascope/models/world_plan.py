@@ -1,0 +1,202 @@
+"""WorldPlanner: a flow-matching transformer that plans a clip's layout from its prompt.
+
+The layout (world/layout.py) is where each of up to SLOTS objects is, frame by frame, with its
+colour, shape and size: a few numbers per object per frame instead of 64x112 pixels. Planning it
+first and drawing the clip to it second (a layout-guided WorldNet) splits what a small model
+must learn in one go, as layout-guided video diffusion does (LLM-grounded video diffusion, Lian et
+al. 2023; GLIGEN's grounding boxes): the planner learns what the words ask for and how things
+move, from hundreds of thousands of layouts a CPU makes in minutes; the world network learns to
+draw what the layout places.
+
+Tokens are (slot, chunk of CHUNK frames) pairs: 3 x 12 for a 4-second window. Slots carry no
+identity embedding, so the planner treats the objects as a set. Known frames (a window that
+continues the last one) enter as extra channels with a mask, as in WorldNet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vitascope.world.layout import FEATURES, SLOTS
+
+from .world_net import timestep_embedding
+
+CHUNK = 4  # frames per token
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    dim: int = 192
+    layers: int = 6
+    heads: int = 6
+    text_dim: int = 384
+    text_layers: int = 1
+    slots: int = SLOTS
+    features: int = FEATURES
+    chunk: int = CHUNK
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PlannerConfig":
+        return cls(**d)
+
+
+Planner_configs = {
+    "plan-tiny": PlannerConfig(dim=32, layers=1, heads=2),
+    "plan-s": PlannerConfig(),
+}
+
+
+class Block(nn.Module):
+    """Self-attention over all tokens, cross-attention to the text, an MLP; adaLN-zero on flow time."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim, elementwise_affine=False)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.xproj = nn.Linear(dim, dim)
+        self.norm3 = nn.LayerNorm(dim, elementwise_affine=False)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(approximate="tanh"), nn.Linear(4 * dim, dim))
+        self.mod = nn.Linear(dim, 6 * dim)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        B, N, C = x.shape
+        return x.view(B, N, self.heads, C // self.heads).transpose(1, 2)
+
+    def forward(self, x, cond, text, text_mask):
+        B, N, C = x.shape
+        s1, b1, g1, s2, b2, g2 = self.mod(F.silu(cond))[:, None].chunk(6, dim=-1)
+        h = self.norm1(x) * (1 + s1) + b1
+        q, k, v = self.qkv(h).chunk(3, dim=-1)
+        o = F.scaled_dot_product_attention(self._heads(q), self._heads(k), self._heads(v))
+        x = x + g1 * self.proj(o.transpose(1, 2).reshape(B, N, C))
+        q = F.rms_norm(self._heads(self.q(self.norm2(x))), (C // self.heads,))
+        k, v = self.kv(text).chunk(2, dim=-1)
+        k = F.rms_norm(self._heads(k), (C // self.heads,))
+        o = F.scaled_dot_product_attention(q, k, self._heads(v), attn_mask=text_mask[:, None, None, :])
+        x = x + self.xproj(o.transpose(1, 2).reshape(B, N, C))
+        x = x + g2 * self.mlp(self.norm3(x) * (1 + s2) + b2)
+        return x
+
+
+class WorldPlanner(nn.Module):
+    def __init__(self, cfg: PlannerConfig):
+        super().__init__()
+        self.cfg = cfg
+        d, k = cfg.dim, cfg.chunk
+        self.inp = nn.Linear((2 * cfg.features + 1) * k, d)  # noisy layout + known layout + mask, per chunk
+        self.text_proj = nn.Linear(cfg.text_dim, d)
+        layer = nn.TransformerEncoderLayer(d, cfg.heads, 2 * d, dropout=0.0, batch_first=True, norm_first=True)
+        self.text_layers = nn.TransformerEncoder(layer, cfg.text_layers, enable_nested_tensor=False)
+        self.text_norm = nn.LayerNorm(d)
+        self.t_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
+        self.aspect = nn.Linear(2, d)
+        self.time = nn.Linear(16, d)  # when in the window a chunk is
+        self.blocks = nn.ModuleList(Block(d, cfg.heads) for _ in range(cfg.layers))
+        self.out_norm = nn.LayerNorm(d, elementwise_affine=False)
+        self.out = nn.Linear(d, cfg.features * k)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+        for b in self.blocks:  # each block starts as the identity (DiT's adaLN-zero)
+            nn.init.zeros_(b.mod.weight)
+            nn.init.zeros_(b.xproj.weight)
+        nn.init.zeros_(self.out.weight)
+
+    def encode_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.text_layers(self.text_proj(tokens), src_key_padding_mask=~mask)
+        pooled = (x * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+        return self.text_norm(x), pooled
+
+    def forward(self, x, t, text_tokens, text_mask, aspect, ctx, ctx_mask):
+        """Velocity for layouts x (B, T, SLOTS, FEATURES) at flow time t (B,); aspect (B,) width
+        over height; ctx: the same shape as x, known frames filled in; ctx_mask (B, T): 1 on them."""
+        B, T, S, Fe = x.shape
+        k = self.cfg.chunk
+        if T % k or S != self.cfg.slots or Fe != self.cfg.features:
+            raise ValueError(f"x must have shape (batch, frames divisible by {k}, {self.cfg.slots}, {self.cfg.features}). Got {tuple(x.shape)}.")
+        m = ctx_mask[:, :, None, None].expand(B, T, S, 1)
+        h = torch.cat([x, ctx * m, m], dim=-1)  # (B, T, S, 2F+1)
+        h = h.view(B, T // k, k, S, -1).permute(0, 3, 1, 2, 4).reshape(B, S, T // k, -1)  # tokens: (slot, chunk)
+        h = self.inp(h)
+        pos = (torch.arange(T // k, device=x.device, dtype=torch.float32) * k + k / 2) / 12.0  # seconds at the chunk's middle
+        freqs = 2.0 ** torch.arange(8, device=x.device, dtype=torch.float32) * 0.25
+        tf = torch.cat([torch.sin(pos[:, None] * freqs), torch.cos(pos[:, None] * freqs)], dim=-1)  # (T/k, 16)
+        h = h + self.time(tf.to(h.dtype))[None, None]
+        h = h.reshape(B, S * (T // k), -1)
+        text, pooled = self.encode_text(text_tokens, text_mask)
+        la = torch.log(aspect.float())[:, None]
+        cond = self.t_mlp(timestep_embedding(t, self.cfg.dim) + pooled) + self.aspect(torch.cat([la, la.abs()], dim=-1).to(pooled.dtype))
+        for blk in self.blocks:
+            h = blk(h, cond, text, text_mask)
+        out = self.out(self.out_norm(h)).view(B, S, T // k, k, Fe).permute(0, 2, 3, 1, 4).reshape(B, T, S, Fe)
+        return out
+
+
+@torch.no_grad()
+def sample(
+    net: WorldPlanner,
+    tokens: torch.Tensor,
+    mask: torch.Tensor,
+    null: tuple[torch.Tensor, torch.Tensor],
+    aspect: float,
+    frames: int,
+    *,
+    ctx: torch.Tensor | None = None,
+    ctx_mask: torch.Tensor | None = None,
+    steps: int = 32,
+    guidance: float = 2.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """One layout (frames, SLOTS, FEATURES) for a prompt (tokens, mask: (1, L, D), (1, L)), by
+    Euler steps of the flow from noise, classifier-free guided against the empty prompt `null`.
+    ctx/ctx_mask: known frames (frames, SLOTS, FEATURES) and (frames,), kept as given."""
+    S, Fe = net.cfg.slots, net.cfg.features
+    ctx = torch.zeros(frames, S, Fe) if ctx is None else ctx
+    ctx_mask = torch.zeros(frames) if ctx_mask is None else ctx_mask
+    nt, nm = null
+    L = max(tokens.shape[1], nt.shape[1])
+    pad = lambda x, m: (F.pad(x, (0, 0, 0, L - x.shape[1])), F.pad(m, (0, L - m.shape[1])))  # noqa: E731
+    tokens, mask = pad(tokens, mask)
+    nt, nm = pad(nt, nm)
+    toks, tmask = torch.cat([tokens, nt]), torch.cat([mask, nm])
+    asp = torch.full((2,), float(aspect))
+    c, cm = ctx[None].expand(2, -1, -1, -1), ctx_mask[None].expand(2, -1)
+    x = torch.randn(1, frames, S, Fe, generator=generator)
+    ts = torch.linspace(0, 1, steps + 1)
+    keep = ctx_mask[None, :, None, None] > 0
+    for i in range(steps):
+        t = ts[i]
+        v = net(torch.cat([x, x]), torch.full((2,), float(t)), toks, tmask, asp, c, cm)
+        v = v[1:] + guidance * (v[:1] - v[1:])
+        x = x + (ts[i + 1] - t) * v
+    x = torch.where(keep, ctx[None], x)
+    return x[0]
+
+
+def load(path) -> WorldPlanner:
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    net = WorldPlanner(PlannerConfig.from_dict(json.loads(meta["config"])))
+    net.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+    return net.eval()
+
+
+__all__ = ["CHUNK", "PlannerConfig", "Planner_configs", "WorldPlanner", "load", "sample"]

@@ -1,0 +1,158 @@
+"""Training the layout planner (models/world_plan.py) with flow matching on true layouts.
+
+A layout costs the simulator about a millisecond (no frames are drawn), so the planner sees
+hundreds of thousands of scenes and captions in a CPU session. Resumable like the world model's
+training: run_dir/ckpt.pt every `save_every` steps, a line per `log_every` steps in log.jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vitascope.models import text
+from vitascope.models.world_plan import Planner_configs, WorldPlanner
+from vitascope.world import caption, layout, sample_scene
+
+from .world import ASPECT_P, ASPECTS
+
+
+@dataclass
+class PlanTrainConfig:
+    model: str = "plan-s"
+    steps: int = 100_000
+    batch: int = 64
+    lr: float = 5e-4
+    warmup: int = 200
+    ema: float = 0.999
+    frames: int = 48
+    fps: float = 12.0
+    seed: int = 0
+    save_every: int = 200
+    log_every: int = 10
+    caption_dropout: float = 0.1
+    extend_share: float = 0.3  # share of layouts whose first 4-24 frames are given (a window continuing the last)
+    schedule: str = "cosine"  # or "constant"
+    min_lr: float = 0.1
+
+    def __post_init__(self):
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine'. Got {self.schedule!r}.")
+        if self.model not in Planner_configs:
+            raise ValueError(f"model must be one of {', '.join(Planner_configs)}. Got {self.model!r}.")
+        if not 0 <= self.extend_share <= 1:
+            raise ValueError(f"extend_share must be in [0, 1]. Got {self.extend_share}.")
+        if self.frames % Planner_configs[self.model].chunk:
+            raise ValueError(f"frames must be a multiple of {Planner_configs[self.model].chunk}. Got {self.frames}.")
+
+
+def make_batch(cfg: PlanTrainConfig, step: int):
+    """Layouts (B, T, SLOTS, FEATURES), aspects (B,), known-frame masks (B, T) and captions."""
+    rng = np.random.default_rng([cfg.seed, step, 17])
+    feats, aspects, ctx, caps = [], [], [], []
+    for _ in range(cfg.batch):
+        h, w = ASPECTS[rng.choice(len(ASPECTS), p=ASPECT_P)]
+        seed = int(rng.integers(2**62))
+        scene = sample_scene(seed, aspect=w / h)
+        start = 0.0 if rng.random() < 0.5 else float(rng.uniform(0, 16))
+        feats.append(layout.features(scene, start, cfg.frames, cfg.fps))
+        aspects.append(w / h)
+        m = np.zeros(cfg.frames, np.float32)
+        if rng.random() < cfg.extend_share:
+            m[: int(rng.choice([4, 8, 12, 24]))] = 1
+        ctx.append(m)
+        caps.append("" if rng.random() < cfg.caption_dropout else caption(scene, np.random.default_rng(seed + 7919), split="train"))
+    return torch.from_numpy(np.stack(feats)), torch.tensor(aspects, dtype=torch.float32), torch.from_numpy(np.stack(ctx)), caps
+
+
+def loss_fn(net: WorldPlanner, x: torch.Tensor, aspect, ctx_mask, tokens, token_mask, gen: torch.Generator) -> torch.Tensor:
+    B = x.shape[0]
+    t = torch.sigmoid(torch.randn(B, generator=gen) * 1.0)  # logit-normal times
+    noise = torch.randn(x.shape, generator=gen)
+    xt = t.view(B, 1, 1, 1) * x + (1 - t.view(B, 1, 1, 1)) * noise
+    v = net(xt, t, tokens, token_mask, aspect, x, ctx_mask)
+    free = (1 - ctx_mask)[:, :, None, None]
+    return (free * (v - (x - noise)) ** 2).sum() / (free.sum() * x.shape[2] * x.shape[3]).clamp(min=1)
+
+
+def train(run_dir: str | Path, cfg: PlanTrainConfig, *, max_seconds: float | None = None, on_step: Callable[[int, dict], None] | None = None) -> dict:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    net = WorldPlanner(Planner_configs[cfg.model])
+    ema = WorldPlanner(Planner_configs[cfg.model])
+    ema.load_state_dict(net.state_dict())
+    ema.requires_grad_(False)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
+    step = 0
+    ckpt = run_dir / "ckpt.pt"
+    if ckpt.exists():
+        ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+        net.load_state_dict(ck["model"])
+        ema.load_state_dict(ck["ema"])
+        opt.load_state_dict(ck["opt"])
+        step = ck["step"]
+    (run_dir / "config.json").write_text(json.dumps({"train": asdict(cfg), "model": net.cfg.to_dict()}, indent=2))
+    log = open(run_dir / "log.jsonl", "a")
+    t_start, last = time.time(), {}
+    first = step
+    params = list(net.parameters())
+    while step < cfg.steps:
+        elapsed = time.time() - t_start
+        if max_seconds is not None and elapsed > max_seconds:
+            break
+        t0 = time.time()
+        x, aspect, ctx_mask, caps = make_batch(cfg, step)
+        tokens, token_mask = text.encode(caps)
+        done = elapsed / max_seconds if max_seconds else (step - first) / max(cfg.steps - first, 1)
+        decay = 1.0 if cfg.schedule == "constant" else cfg.min_lr + (1 - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
+        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * decay
+        for g in opt.param_groups:
+            g["lr"] = lr
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        loss = loss_fn(net, x, aspect, ctx_mask, tokens, token_mask, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = float(torch.nn.utils.clip_grad_norm_(params, 1.0))
+        if not math.isfinite(gnorm):
+            raise FloatingPointError(f"gradient norm is {gnorm} at step {step + 1}; the weights are kept as of the last checkpoint")
+        opt.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(list(ema.parameters()), params, 1 - min(cfg.ema, (1 + step) / (10 + step)))
+        step += 1
+        last = {"step": step, "loss": loss.item(), "grad_norm": gnorm, "lr": lr, "sec": time.time() - t0}
+        if step % cfg.log_every == 0:
+            log.write(json.dumps({**last, "time": time.time()}) + "\n")
+            log.flush()
+        if on_step:
+            on_step(step, last)
+        if step % cfg.save_every == 0:
+            _save(ckpt, net, ema, opt, step)
+    _save(ckpt, net, ema, opt, step)
+    log.close()
+    return last | {"step": step}
+
+
+def _save(path: Path, net, ema, opt, step: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step, "config": net.cfg.to_dict()}, tmp)
+    os.replace(tmp, path)
+
+
+def export_weights(run_dir: str | Path, out: str | Path, *, dtype: torch.dtype = torch.float16) -> Path:
+    """The run's EMA weights as safetensors, with the planner config and step in the metadata."""
+    from safetensors.torch import save_file
+
+    ck = torch.load(Path(run_dir) / "ckpt.pt", map_location="cpu", weights_only=False)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.to(dtype).contiguous() for k, v in ck["ema"].items()}, str(out), metadata={"config": json.dumps(ck["config"]), "step": str(ck["step"])})
+    return out

@@ -1,0 +1,112 @@
+"""Layouts: where the objects of a clip are, frame by frame, and what they are.
+
+A layout is the plan of a clip's objects, the way layout-guided video diffusion plans boxes
+before drawing (LLM-grounded video diffusion, GLIGEN's grounding boxes): for each frame and each
+of up to SLOTS objects, whether it is there, its colour, its shape, where its centre is and how
+big it is. The planner (models/world_plan.py) generates layouts from a prompt; the world model
+draws a clip that follows one. The simulator gives the true layout of every training clip.
+
+Two forms:
+- `features`: (T, SLOTS, FEATURES) numbers of about unit spread, what the planner generates;
+- `maps`: (LAYOUT_CHANNELS, T, H, W) pictures of a layout, what the world network reads beside
+  the noisy clip: a soft bump at each object's place, as wide as the object, carrying its colour
+  and a label of its shape. A bump is not a silhouette: the network still draws the shape.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .scene import COLOURS, HORIZON, SHAPES, Scene, object_state
+
+SLOTS = 3
+# present, colour (3), shape one-hot (3), cos and sin of the horizontal phase, height, size
+FEATURES = 11
+LAYOUT_CHANNELS = 1 + 3 + len(SHAPES)  # bump, colour under the bump, shape labels under it
+_Y_MID, _Y_SPREAD = 0.6, 0.25  # object centres lie at y in about 0.1..0.95 frame heights
+_LOG_SCALE_MID, _LOG_SCALE_SPREAD = math.log(0.14), 0.5  # extents of 0.05..0.4 frame heights
+
+
+def _period(aspect: float, scale: float) -> float:
+    return aspect + scale  # objects wrap around the frame with room to leave it (scene.object_state)
+
+
+def features(scene: Scene, start: float, n_frames: int, fps: float, aspect: float | None = None) -> np.ndarray:
+    """The true layout of a scene's frames from `start`: (n_frames, SLOTS, FEATURES), float32.
+    Slots past the scene's objects are absent (present = -1, the rest 0)."""
+    aspect = scene.aspect if aspect is None else aspect
+    if len(scene.objects) > SLOTS:
+        raise ValueError(f"a layout holds at most {SLOTS} objects. Got {len(scene.objects)}.")
+    k = aspect / scene.aspect  # the scene seen through another aspect, as render() does
+    out = np.zeros((n_frames, SLOTS, FEATURES), np.float32)
+    out[:, :, 0] = -1
+    for j, obj in enumerate(scene.objects):
+        if k != 1:
+            from dataclasses import replace
+
+            obj = replace(obj, x0=obj.x0 * k)
+        rgb = np.array(COLOURS[obj.colour], np.float32) / 127.5 - 1
+        shape = np.full(len(SHAPES), -1, np.float32)
+        shape[SHAPES.index(obj.shape)] = 1
+        for i in range(n_frames):
+            st = object_state(obj, start + i / fps, aspect)
+            phase = 2 * math.pi * (st.x + st.scale / 2) / _period(aspect, st.scale)
+            out[i, j] = [1, *rgb, *shape, math.cos(phase), math.sin(phase), (st.y - _Y_MID) / _Y_SPREAD, (math.log(st.scale) - _LOG_SCALE_MID) / _LOG_SCALE_SPREAD]
+    return out
+
+
+def objects(feat: np.ndarray, aspect: float) -> list[list[dict]]:
+    """A layout's objects per frame, read back from features (generated ones included): for each
+    frame, a list of {x, y, scale (frame heights), rgb (0-255), shape} of the slots present."""
+    frames = []
+    for row in np.asarray(feat, np.float32):
+        objs = []
+        for f in row:
+            if f[0] <= 0:
+                continue
+            scale = float(np.exp(f[10] * _LOG_SCALE_SPREAD + _LOG_SCALE_MID))
+            phase = math.atan2(float(f[8]), float(f[7])) % (2 * math.pi)
+            objs.append(
+                {
+                    "x": phase / (2 * math.pi) * _period(aspect, scale) - scale / 2,
+                    "y": float(f[9] * _Y_SPREAD + _Y_MID),
+                    "scale": scale,
+                    "rgb": tuple(int(v) for v in np.clip((f[1:4] + 1) * 127.5, 0, 255).round()),
+                    "shape": SHAPES[int(np.argmax(f[4:7]))],
+                }
+            )
+        frames.append(objs)
+    return frames
+
+
+def maps(feat: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Pictures of a layout for the world network: (LAYOUT_CHANNELS, T, height, width), float32.
+    Channel 0 is a bump at each object's centre (a Gaussian whose spread is a third of the
+    object's extent, 1 at the centre); channels 1-3 its colour in [-1, 1] times the bump;
+    channels 4-6 its shape label (1 for its shape) times the bump. Objects wrap around the frame."""
+    aspect = width / height
+    T = len(feat)
+    out = np.zeros((LAYOUT_CHANNELS, T, height, width), np.float32)
+    ys = (np.arange(height, dtype=np.float32) + 0.5)[:, None] / height
+    xs = (np.arange(width, dtype=np.float32) + 0.5)[None, :] / height
+    for i, objs in enumerate(objects(feat, aspect)):
+        for o in objs:
+            sigma = o["scale"] / 3
+            bump = np.zeros((height, width), np.float32)
+            for shift in (0.0, -_period(aspect, o["scale"]), _period(aspect, o["scale"])):
+                cx = o["x"] + shift
+                if -o["scale"] < cx < aspect + o["scale"]:
+                    bump = np.maximum(bump, np.exp(-((xs - cx) ** 2 + (ys - o["y"]) ** 2) / (2 * sigma**2)))
+            top = bump > out[0, i]  # the nearer bump keeps its colour and label where two overlap
+            out[0, i] = np.maximum(out[0, i], bump)
+            rgb = np.array(o["rgb"], np.float32) / 127.5 - 1
+            label = np.array([1.0 if s == o["shape"] else 0.0 for s in SHAPES], np.float32)
+            for c in range(3):
+                out[1 + c, i] = np.where(top, rgb[c] * bump, out[1 + c, i])
+                out[4 + c, i] = np.where(top, label[c] * bump, out[4 + c, i])
+    return out
+
+
+__all__ = ["FEATURES", "HORIZON", "LAYOUT_CHANNELS", "SLOTS", "features", "maps", "objects"]

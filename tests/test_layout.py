@@ -1,0 +1,133 @@
+"""Layouts, the layout planner and the layout-guided world network, at tiny size."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vitascope.models import world_plan
+from vitascope.models.base import GenerationRequest
+from vitascope.models.world import WorldModel
+from vitascope.models.world_net import WorldNet, WorldNet_configs, load_weights
+from vitascope.train.world import TrainConfig, simulate_batch
+from vitascope.train.world_plan import PlanTrainConfig, export_weights, make_batch, train
+from vitascope.world import layout, render, sample_scene
+from vitascope.world.scene import COLOURS, object_state
+
+
+def test_layout_features_read_back_to_the_scene_at_any_aspect():
+    for aspect in (16 / 9, 9 / 16, 1.0):
+        scene = sample_scene(11, aspect=aspect)
+        feat = layout.features(scene, 2.5, 24, 12.0)
+        assert feat.shape == (24, layout.SLOTS, layout.FEATURES) and feat.dtype == np.float32
+        assert np.abs(feat).max() < 4  # about unit spread: what a flow model diffuses
+        back = layout.objects(feat, aspect)
+        for i in (0, 23):
+            assert len(back[i]) == len(scene.objects)
+            for obj, got in zip(scene.objects, back[i]):
+                st = object_state(obj, 2.5 + i / 12.0, aspect)
+                assert got["x"] == pytest.approx(st.x, abs=1e-4) and got["y"] == pytest.approx(st.y, abs=1e-4)
+                assert got["scale"] == pytest.approx(st.scale, rel=1e-4)
+                assert got["rgb"] == COLOURS[obj.colour] and got["shape"] == obj.shape
+        assert (feat[:, len(scene.objects) :, 0] == -1).all()  # the slots left over are absent
+
+
+def test_layout_maps_put_a_bump_on_each_object_with_its_colour_and_shape():
+    scene = sample_scene(5, aspect=112 / 64)
+    feat = layout.features(scene, 0.0, 12, 12.0)
+    maps = layout.maps(feat, 64, 112)
+    clip = render(scene, 64, 112, 12.0, 12)
+    assert maps.shape == (layout.LAYOUT_CHANNELS, 12, 64, 112)
+    inside = maps[0][clip.masks]
+    assert inside.mean() > 0.4 and maps[0][~clip.masks].mean() < 0.1  # the bumps sit on the objects
+    for obj in scene.objects:
+        st = object_state(obj, 0.0, scene.aspect)
+        y, x = int(st.y * 64), int(st.x * 64)
+        if 0 <= x < 112:
+            rgb = maps[1:4, 0, y, x] / maps[0, 0, y, x]
+            assert np.allclose((rgb + 1) * 127.5, COLOURS[obj.colour], atol=2)
+            assert maps[4:7, 0, y, x].argmax() == ("ball", "box", "triangle").index(obj.shape)
+
+
+def test_layout_guided_network_starts_from_a_plain_network_unchanged():
+    torch.manual_seed(0)
+    plain = WorldNet(WorldNet_configs["world-tiny"])
+    with torch.no_grad():
+        for p in plain.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    guided = WorldNet(WorldNet_configs["world-tiny-layout"])
+    load_weights(guided, plain.state_dict())  # the layout's input weights start at zero
+    g = torch.Generator().manual_seed(1)
+    B, T, H, W = 1, 16, 32, 48
+    args = (torch.randn(B, 3, T, H, W, generator=g), torch.randn(B, 16, T * 4, generator=g), torch.rand(B, generator=g), torch.randn(B, 5, 384, generator=g), torch.ones(B, 5, dtype=torch.bool))
+    ctx = (torch.zeros(B, 3, T, H, W), torch.zeros(B, 16, T * 4), torch.zeros(B, 1, T))
+    a = plain.eval()(*args, *ctx)
+    lay = torch.rand(B, layout.LAYOUT_CHANNELS, T, H, W, generator=g)
+    b = guided.eval()(*args, *ctx, layout=lay)
+    assert torch.allclose(a[0], b[0], atol=1e-5) and torch.allclose(a[1], b[1], atol=1e-5)
+    with pytest.raises(ValueError, match="layout must have shape"):
+        guided(*args, *ctx, layout=lay[:, :3])
+    with pytest.raises(ValueError, match="takes no layout"):
+        plain(*args, *ctx, layout=lay)
+
+
+def test_training_clips_carry_their_true_layout_or_none():
+    cfg = TrainConfig(model="world-tiny-layout", batch=4, scale=4, layout_share=1.0)
+    raw = simulate_batch(cfg, step=0)
+    _, T, H, W, _ = raw.frames.shape
+    assert raw.layout is not None and raw.layout.shape == (4, layout.LAYOUT_CHANNELS, T, H, W)
+    bump = raw.layout[:, 0].float()
+    assert (bump.amax(dim=(1, 2, 3)) > 0.5).all()  # every clip has an object and shows it
+    none = simulate_batch(TrainConfig(model="world-tiny-layout", batch=4, scale=4, layout_share=0.0), step=0)
+    assert none.layout.eq(0).all()
+    assert simulate_batch(TrainConfig(model="world-tiny", batch=2, scale=4), step=0).layout is None
+    with pytest.raises(ValueError, match="layout_share"):
+        TrainConfig(layout_share=1.5)
+
+
+def test_planner_trains_resumes_and_samples(tmp_path):
+    x, aspect, ctx, caps = make_batch(PlanTrainConfig(batch=6, extend_share=1.0), step=3)
+    assert x.shape == (6, 48, layout.SLOTS, layout.FEATURES) and ctx[:, :4].eq(1).all() and len(caps) == 6
+    cfg = PlanTrainConfig(model="plan-tiny", batch=4, save_every=2)
+    run = tmp_path / "run"
+    train(run, PlanTrainConfig(**{**cfg.__dict__, "steps": 2}))
+    train(run, PlanTrainConfig(**{**cfg.__dict__, "steps": 4}))
+    whole = tmp_path / "whole"
+    train(whole, PlanTrainConfig(**{**cfg.__dict__, "steps": 4}))
+    a = torch.load(run / "ckpt.pt", weights_only=False)["model"]
+    b = torch.load(whole / "ckpt.pt", weights_only=False)["model"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)  # resuming is the same run
+    assert [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()] == []  # logs every 10 steps
+    net = world_plan.load(export_weights(run, tmp_path / "plan.safetensors"))
+    from vitascope.models import text
+
+    tokens, mask = text.encode(["two red balls bouncing"])
+    known = torch.randn(48, layout.SLOTS, layout.FEATURES)
+    known_m = torch.zeros(48)
+    known_m[:12] = 1
+    g = lambda: torch.Generator().manual_seed(7)  # noqa: E731
+    out = world_plan.sample(net, tokens, mask, text.encode([""]), 16 / 9, 48, ctx=known, ctx_mask=known_m, steps=3, generator=g())
+    assert out.shape == (48, layout.SLOTS, layout.FEATURES) and torch.isfinite(out).all()
+    assert torch.equal(out[:12], known[:12])  # the frames carried over stay as they were
+    again = world_plan.sample(net, tokens, mask, text.encode([""]), 16 / 9, 48, ctx=known, ctx_mask=known_m, steps=3, generator=g())
+    assert torch.equal(out, again)
+    with pytest.raises(ValueError, match="frames divisible"):
+        net(torch.zeros(1, 10, 3, layout.FEATURES), torch.zeros(1), tokens, mask, torch.ones(1), torch.zeros(1, 10, 3, layout.FEATURES), torch.zeros(1, 10))
+
+
+def test_world_model_plans_text_to_video_only(tmp_path):
+    torch.manual_seed(0)
+    planner = world_plan.WorldPlanner(world_plan.Planner_configs["plan-tiny"])
+    m = WorldModel.random("t", "world-tiny-layout", steps=2, guidance=2.0, planner=planner, plan_steps=2)
+    req = GenerationRequest(prompt="a big blue box slides left", seconds=8, width=720, height=1280, seed=4)
+    r = m.generate(req, lambda f: None)
+    assert r.frames.shape == (96, 112, 64, 3) and r.info["planned"] and r.info["windows"] == 3
+    assert np.array_equal(r.frames, m.generate(req, lambda f: None).frames)  # a seed reproduces the plan and the clip
+    img = np.full((64, 112, 3), 200, np.uint8)
+    i2v = m.generate(GenerationRequest(prompt="a red box", seconds=1, width=1280, height=720, seed=1, image=img), lambda f: None)
+    assert not i2v.info["planned"]  # a given image decides where things are: no plan
+    with pytest.raises(ValueError, match="layout-guided network"):
+        WorldModel.random("t", "world-tiny", planner=planner)
