@@ -131,3 +131,23 @@ def test_world_model_plans_text_to_video_only(tmp_path):
     assert not i2v.info["planned"]  # a given image decides where things are: no plan
     with pytest.raises(ValueError, match="layout-guided network"):
         WorldModel.random("t", "world-tiny", planner=planner)
+
+
+def test_cli_trains_a_planner_and_a_layout_guided_model_that_load_together(tmp_path):
+    from conftest import cli
+
+    weights = tmp_path / "w" / "world.safetensors"
+    r = cli(tmp_path, "train", "--run", str(tmp_path / "net"), "--model", "world-tiny-layout", "--steps", "1", "--batch", "1", "--layout-share", "1", "--export", str(weights))
+    assert "stopped at step 1" in r.stdout and weights.exists()
+    r = cli(tmp_path, "train-plan", "--run", str(tmp_path / "plan"), "--model", "plan-tiny", "--steps", "2", "--batch", "2", "--export", str(weights.with_name("world-plan.safetensors")))
+    assert "stopped at step 2" in r.stdout
+    m = WorldModel.from_file("t", weights, steps=2, plan_steps=2)  # the planner beside the weights comes with them
+    assert m.planner is not None
+    r1 = m.generate(GenerationRequest(prompt="two red balls bouncing", seconds=1, width=640, height=360, seed=3), lambda f: None)
+    assert r1.info["planned"] and r1.frames.shape == (12, 64, 112, 3)
+    ext = m.generate(GenerationRequest(prompt="more", seconds=2, width=640, height=360, seed=2, mode="extend", video=r1.frames, video_fps=12, audio=r1.audio, audio_rate=16000), lambda f: None)
+    assert not ext.info["planned"] and np.array_equal(ext.frames[:12], r1.frames)  # a given clip is continued as drawn
+    bad = cli(tmp_path, "train-plan", "--model", "plan-huge", check=False)
+    assert bad.returncode != 0 and "model must be one of" in bad.stdout + bad.stderr
+    bad = cli(tmp_path, "train", "--model", "world-tiny-layout", "--layout-share", "2", check=False)
+    assert bad.returncode != 0 and "layout_share" in bad.stdout + bad.stderr
