@@ -8,9 +8,11 @@ al. 2023; GLIGEN's grounding boxes): the planner learns what the words ask for a
 move, from hundreds of thousands of layouts a CPU makes in minutes; the world network learns to
 draw what the layout places.
 
-Tokens are (slot, chunk of CHUNK frames) pairs: 3 x 12 for a 4-second window. Slots carry no
-identity embedding, so the planner treats the objects as a set. Known frames (a window that
-continues the last one) enter as extra channels with a mask, as in WorldNet.
+Tokens are (slot, chunk of CHUNK frames) pairs: 3 x 12 for a 4-second window, each with an
+embedding of its slot and of its time, so that the chunks of one object's track know each other
+(without the slot's embedding a first run planned objects that came and went between frames).
+Known frames (a window that continues the last one) enter as extra channels with a mask, as in
+WorldNet.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class WorldPlanner(nn.Module):
         self.t_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.aspect = nn.Linear(2, d)
         self.time = nn.Linear(16, d)  # when in the window a chunk is
+        self.slot = nn.Parameter(torch.randn(cfg.slots, d) * 0.5)  # which object's track a token is of
         self.blocks = nn.ModuleList(Block(d, cfg.heads) for _ in range(cfg.layers))
         self.out_norm = nn.LayerNorm(d, elementwise_affine=False)
         self.out = nn.Linear(d, cfg.features * k)
@@ -134,7 +137,7 @@ class WorldPlanner(nn.Module):
         pos = (torch.arange(T // k, device=x.device, dtype=torch.float32) * k + k / 2) / 12.0  # seconds at the chunk's middle
         freqs = 2.0 ** torch.arange(8, device=x.device, dtype=torch.float32) * 0.25
         tf = torch.cat([torch.sin(pos[:, None] * freqs), torch.cos(pos[:, None] * freqs)], dim=-1)  # (T/k, 16)
-        h = h + self.time(tf.to(h.dtype))[None, None]
+        h = h + self.time(tf.to(h.dtype))[None, None] + self.slot[None, :, None].to(h.dtype)
         h = h.reshape(B, S * (T // k), -1)
         text, pooled = self.encode_text(text_tokens, text_mask)
         la = torch.log(aspect.float())[:, None]
