@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -22,7 +21,9 @@ from vitascope.models import text
 from vitascope.models.world_plan import Planner_configs, WorldPlanner
 from vitascope.world import caption, layout, sample_scene
 
-from .world import ASPECT_P, ASPECTS
+from .world import ASPECT_P, ASPECTS, _decay, export_weights, save_checkpoint
+
+__all__ = ["PlanTrainConfig", "export_weights", "loss_fn", "make_batch", "train"]
 
 
 @dataclass
@@ -112,9 +113,7 @@ def train(run_dir: str | Path, cfg: PlanTrainConfig, *, max_seconds: float | Non
         t0 = time.time()
         x, aspect, ctx_mask, caps = make_batch(cfg, step)
         tokens, token_mask = text.encode(caps)
-        done = elapsed / max_seconds if max_seconds else (step - first) / max(cfg.steps - first, 1)
-        decay = 1.0 if cfg.schedule == "constant" else cfg.min_lr + (1 - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
-        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * decay
+        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * _decay(cfg, step, first, elapsed, max_seconds)
         for g in opt.param_groups:
             g["lr"] = lr
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
@@ -135,24 +134,8 @@ def train(run_dir: str | Path, cfg: PlanTrainConfig, *, max_seconds: float | Non
         if on_step:
             on_step(step, last)
         if step % cfg.save_every == 0:
-            _save(ckpt, net, ema, opt, step)
-    _save(ckpt, net, ema, opt, step)
+            save_checkpoint(ckpt, net, ema, opt, step)
+    save_checkpoint(ckpt, net, ema, opt, step)
     log.close()
     return last | {"step": step}
 
-
-def _save(path: Path, net, ema, opt, step: int) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step, "config": net.cfg.to_dict()}, tmp)
-    os.replace(tmp, path)
-
-
-def export_weights(run_dir: str | Path, out: str | Path, *, dtype: torch.dtype = torch.float16) -> Path:
-    """The run's EMA weights as safetensors, with the planner config and step in the metadata."""
-    from safetensors.torch import save_file
-
-    ck = torch.load(Path(run_dir) / "ckpt.pt", map_location="cpu", weights_only=False)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.to(dtype).contiguous() for k, v in ck["ema"].items()}, str(out), metadata={"config": json.dumps(ck["config"]), "step": str(ck["step"])})
-    return out
