@@ -19,7 +19,8 @@ import math
 
 import numpy as np
 
-from .scene import COLOURS, HORIZON, SHAPES, Scene, object_state
+from .render import with_aspect
+from .scene import COLOURS, SHAPES, Scene, object_state
 
 SLOTS = 3
 # present, colour (3), shape one-hot (3), cos and sin of the horizontal phase, height, size
@@ -36,17 +37,14 @@ def _period(aspect: float, scale: float) -> float:
 def features(scene: Scene, start: float, n_frames: int, fps: float, aspect: float | None = None) -> np.ndarray:
     """The true layout of a scene's frames from `start`: (n_frames, SLOTS, FEATURES), float32.
     Slots past the scene's objects are absent (present = -1, the rest 0)."""
-    aspect = scene.aspect if aspect is None else aspect
     if len(scene.objects) > SLOTS:
         raise ValueError(f"a layout holds at most {SLOTS} objects. Got {len(scene.objects)}.")
-    k = aspect / scene.aspect  # the scene seen through another aspect, as render() does
+    if aspect is not None and abs(aspect - scene.aspect) > 1e-6:
+        scene = with_aspect(scene, aspect)  # the scene seen through another aspect, as render() sees it
+    aspect = scene.aspect
     out = np.zeros((n_frames, SLOTS, FEATURES), np.float32)
     out[:, :, 0] = -1
     for j, obj in enumerate(scene.objects):
-        if k != 1:
-            from dataclasses import replace
-
-            obj = replace(obj, x0=obj.x0 * k)
         rgb = np.array(COLOURS[obj.colour], np.float32) / 127.5 - 1
         shape = np.full(len(SHAPES), -1, np.float32)
         shape[SHAPES.index(obj.shape)] = 1
@@ -109,4 +107,4 @@ def maps(feat: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
-__all__ = ["FEATURES", "HORIZON", "LAYOUT_CHANNELS", "SLOTS", "features", "maps", "objects"]
+__all__ = ["FEATURES", "LAYOUT_CHANNELS", "SLOTS", "features", "maps", "objects"]

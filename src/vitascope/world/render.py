@@ -133,7 +133,7 @@ def render(scene: Scene, height: int, width: int, fps: float, n_frames: int, sta
     H, W = height, width
     aspect = W / H
     if abs(aspect - scene.aspect) > 1e-6:
-        scene = _with_aspect(scene, aspect)
+        scene = with_aspect(scene, aspect)
     band, sky_items, ground_items, weather_items = _detail(scene)
     sky_rgb = np.array(SKIES[scene.sky], np.uint8)
     ground_rgb = np.array(GROUNDS[scene.ground], np.uint8)
@@ -193,7 +193,7 @@ def _weather(img, scene: Scene, items: np.ndarray, t: float, band: float, aspect
                 _ellipse(img, cx, cy, 0.009, 0.009, FLAKE, H)
 
 
-def _with_aspect(scene: Scene, aspect: float) -> Scene:
+def with_aspect(scene: Scene, aspect: float) -> Scene:
     """The same scene seen through a frame of another aspect: horizontal places scale with it."""
     from dataclasses import replace
 
