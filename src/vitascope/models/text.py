@@ -104,3 +104,12 @@ def encode(texts: list[str], device: torch.device | str | None = None) -> tuple[
     with _lock:
         out = model(**batch).last_hidden_state  # (B, L, 384)
     return out.float(), batch["attention_mask"].bool()
+
+
+def pair(first: tuple[torch.Tensor, torch.Tensor], second: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two encoded prompts, (tokens (1, L, D), mask (1, L)) each, as one batch of two padded to one
+    length: a prompt and the empty prompt, for classifier-free guidance in a single network call."""
+    L = max(first[0].shape[1], second[0].shape[1])
+    tokens = [torch.nn.functional.pad(t, (0, 0, 0, L - t.shape[1])) for t, _ in (first, second)]
+    masks = [torch.nn.functional.pad(m, (0, L - m.shape[1])) for _, m in (first, second)]
+    return torch.cat(tokens), torch.cat(masks)

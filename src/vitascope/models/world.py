@@ -132,13 +132,8 @@ class WorldModel:
     # --- sampling -------------------------------------------------------------------------------
     def _velocity(self, tokens, mask, ctx_v, ctx_a, ctx_m, lay=None):
         """Classifier-free guided velocity: the prompt's and the empty prompt's, run as one batch."""
-        if self._null is None:
-            self._null = text.encode([""])
-        nt, nm = self._null
-        L = max(tokens.shape[1], nt.shape[1])
-        pad = lambda x, m: (torch.nn.functional.pad(x, (0, 0, 0, L - x.shape[1])), torch.nn.functional.pad(m, (0, L - m.shape[1])))  # noqa: E731
-        tokens, mask = pad(tokens, mask)
-        nt, nm = pad(nt, nm)
+        both_tokens, both_mask = text.pair((tokens, mask), self._null_prompt())  # the prompt first
+        tokens, mask = both_tokens[:1], both_mask[:1]
         g = self.guidance
         lo, hi = self.guidance_interval
 
@@ -152,12 +147,18 @@ class WorldModel:
                 xv, xa = run(self.net, video, audio, t, tokens, mask, ctx_v, ctx_a, ctx_m, layout=lay)
             else:
                 both = lambda x: torch.cat([x, x])  # noqa: E731
-                dv, da = run(self.net, both(video), both(audio), both(t), torch.cat([tokens, nt]), torch.cat([mask, nm]), both(ctx_v), both(ctx_a), both(ctx_m), refine=False, layout=None if lay is None else both(lay))
+                dv, da = run(self.net, both(video), both(audio), both(t), both_tokens, both_mask, both(ctx_v), both(ctx_a), both(ctx_m), refine=False, layout=None if lay is None else both(lay))
                 xv, xa = dv[1:] + g * (dv[:1] - dv[1:]), da[1:] + g * (da[:1] - da[1:])  # guidance scale g on the data estimate; 1 is the prompt alone
                 xv = run(self.net.refine, xv, video, t)  # the detail head, once, on the guided estimate
             return flow.velocity(xv, video, t), flow.velocity(xa, audio, t)
 
         return v
+
+    def _null_prompt(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The empty prompt's encoding, which guidance pushes away from (encoded once)."""
+        if self._null is None:
+            self._null = text.encode([""])
+        return self._null
 
     @torch.no_grad()
     def generate(self, req: GenerationRequest, progress: Progress) -> GenerationResult:
@@ -236,14 +237,12 @@ class WorldModel:
     def _layout(self, tokens, mask, plan: np.ndarray, ctx_n: int, n_new: int, aspect: float, H: int, W: int, gen: torch.Generator):
         """The next window's layout from the planner, continuing the last ctx_n planned frames:
         its maps (1, LAYOUT_CHANNELS, WINDOW, H, W) for the network, and the plan grown by n_new frames."""
-        if self._null is None:
-            self._null = text.encode([""])
         ctx = torch.zeros(WINDOW, layout.SLOTS, layout.FEATURES)
         ctx_m = torch.zeros(WINDOW)
         if ctx_n:
             ctx[:ctx_n] = torch.from_numpy(plan[-ctx_n:])
             ctx_m[:ctx_n] = 1
-        feat = world_plan.sample(self.planner, tokens, mask, self._null, aspect, WINDOW, ctx=ctx, ctx_mask=ctx_m, steps=self.plan_steps, guidance=self.plan_guidance, generator=gen).numpy()
+        feat = world_plan.sample(self.planner, tokens, mask, self._null_prompt(), aspect, WINDOW, ctx=ctx, ctx_mask=ctx_m, steps=self.plan_steps, guidance=self.plan_guidance, generator=gen).numpy()
         maps = torch.from_numpy(layout.maps(feat, H, W))[None]
         return maps, np.concatenate([plan, feat[ctx_n : ctx_n + n_new]])
 

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from vitascope.world.layout import FEATURES, SLOTS
 
+from . import text
 from .world_net import timestep_embedding
 
 CHUNK = 4  # frames per token
@@ -169,12 +170,7 @@ def sample(
     S, Fe = net.cfg.slots, net.cfg.features
     ctx = torch.zeros(frames, S, Fe) if ctx is None else ctx
     ctx_mask = torch.zeros(frames) if ctx_mask is None else ctx_mask
-    nt, nm = null
-    L = max(tokens.shape[1], nt.shape[1])
-    pad = lambda x, m: (F.pad(x, (0, 0, 0, L - x.shape[1])), F.pad(m, (0, L - m.shape[1])))  # noqa: E731
-    tokens, mask = pad(tokens, mask)
-    nt, nm = pad(nt, nm)
-    toks, tmask = torch.cat([tokens, nt]), torch.cat([mask, nm])
+    toks, tmask = text.pair((tokens, mask), null)
     asp = torch.full((2,), float(aspect))
     c, cm = ctx[None].expand(2, -1, -1, -1), ctx_mask[None].expand(2, -1)
     x = torch.randn(1, frames, S, Fe, generator=generator)
