@@ -241,6 +241,16 @@ def train(
         )
     except ValueError as e:
         _fail(str(e))
+    _train_with_progress(run_training, run, cfg, steps, minutes)
+    if export:
+        console.print(f"exported {export_weights(run, export)}")
+    if save_resume:
+        console.print(f"resume file {export_weights(run, save_resume, which='model')}")
+
+
+def _train_with_progress(run_training, run: Path, cfg, steps: int, minutes: float | None) -> None:
+    """Run a training loop that reports each step (the world model's, the planner's) under a
+    progress bar with its loss, then say where it stopped."""
     with Progress(TextColumn("[bold]training"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[loss]}"), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("train", total=steps, loss="")
 
@@ -249,10 +259,6 @@ def train(
 
         last = run_training(run, cfg, max_seconds=minutes * 60 if minutes else None, on_step=on_step)
     console.print(f"stopped at step {last.get('step')}; checkpoint in {run / 'ckpt.pt'}")
-    if export:
-        console.print(f"exported {export_weights(run, export)}")
-    if save_resume:
-        console.print(f"resume file {export_weights(run, save_resume, which='model')}")
 
 
 @app.command("train-ae")
@@ -312,10 +318,7 @@ def train_plan(
         cfg = PlanTrainConfig(model=model, steps=steps, batch=batch, lr=lr, seed=seed, schedule=schedule)
     except ValueError as e:
         _fail(str(e))
-    with Progress(TextColumn("[bold]training"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[loss]}"), TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("train", total=steps, loss="")
-        last = run_training(run, cfg, max_seconds=minutes * 60 if minutes else None, on_step=lambda s, info: bar.update(task, completed=s, loss=f"loss {info['loss']:.4f}"))
-    console.print(f"stopped at step {last.get('step')}; checkpoint in {run / 'ckpt.pt'}")
+    _train_with_progress(run_training, run, cfg, steps, minutes)
     if export:
         console.print(f"exported {export_weights(run, export)}")
 
