@@ -15,6 +15,7 @@ from vitascope.models.world_net import WorldNet, WorldNet_configs, load_weights
 from vitascope.train.world import TrainConfig, simulate_batch
 from vitascope.train.world_plan import PlanTrainConfig, export_weights, make_batch, train
 from vitascope.world import layout, render, sample_scene
+from vitascope.world.render import draw_shape
 from vitascope.world.scene import COLOURS, object_state
 
 
@@ -35,21 +36,35 @@ def test_layout_features_read_back_to_the_scene_at_any_aspect():
         assert (feat[:, len(scene.objects) :, 0] == -1).all()  # the slots left over are absent
 
 
-def test_layout_maps_put_a_bump_on_each_object_with_its_colour_and_shape():
-    scene = sample_scene(5, aspect=112 / 64)
-    feat = layout.features(scene, 0.0, 12, 12.0)
-    maps = layout.maps(feat, 64, 112)
-    clip = render(scene, 64, 112, 12.0, 12)
-    assert maps.shape == (layout.LAYOUT_CHANNELS, 12, 64, 112)
-    inside = maps[0][clip.masks]
-    assert inside.mean() > 0.4 and maps[0][~clip.masks].mean() < 0.1  # the bumps sit on the objects
-    for obj in scene.objects:
-        st = object_state(obj, 0.0, scene.aspect)
-        y, x = int(st.y * 64), int(st.x * 64)
-        if 0 <= x < 112:
-            rgb = maps[1:4, 0, y, x] / maps[0, 0, y, x]
-            assert np.allclose((rgb + 1) * 127.5, COLOURS[obj.colour], atol=2)
-            assert maps[4:7, 0, y, x].argmax() == ("ball", "box", "triangle").index(obj.shape)
+def test_layout_maps_are_the_objects_silhouettes_with_their_colour_and_shape():
+    for seed, (h, w) in ((5, (64, 112)), (9, (112, 64)), (21, (64, 64))):
+        scene = sample_scene(seed, aspect=w / h)
+        feat = layout.features(scene, 3.0, 12, 12.0)
+        maps = layout.maps(feat, h, w)
+        clip = render(scene, h, w, 12.0, 12, start=3.0)
+        assert maps.shape == (layout.LAYOUT_CHANNELS, 12, h, w)
+        assert ((maps[0] > 0) == clip.masks).mean() > 0.999  # the silhouettes are where render draws the objects
+        assert (maps[:, ~clip.masks] == 0).mean() > 0.99
+        for obj in scene.objects[-1:]:  # the last object is drawn on top
+            inside = np.zeros((12, h, w), bool)
+            for i in range(12):
+                st = object_state(obj, 3.0 + i / 12.0, scene.aspect)
+                draw_shape(np.zeros((h, w), np.uint8), inside[i], obj.shape, st.x, st.y, st.scale, st.angle, 1, h)
+            if inside.any():
+                rgb = (maps[1:4][:, inside] + 1) * 127.5
+                assert np.allclose(rgb, np.array(COLOURS[obj.colour])[:, None], atol=1)
+                assert (maps[4:7][:, inside].argmax(0) == ("ball", "box", "triangle").index(obj.shape)).all()
+
+
+def test_layout_features_carry_a_spinning_objects_turn():
+    scene = next(s for s in (sample_scene(i) for i in range(200)) if any(o.motion == "spinning" and o.shape != "ball" for o in s.objects))
+    feat = layout.features(scene, 1.0, 6, 12.0)
+    j, obj = next((j, o) for j, o in enumerate(scene.objects) if o.motion == "spinning" and o.shape != "ball")
+    k = layout.SYMMETRY[obj.shape]
+    for i, frame in enumerate(layout.objects(feat, scene.aspect)):
+        angle = object_state(obj, 1.0 + i / 12.0, scene.aspect).angle
+        got = frame[j]["angle"]
+        assert np.cos(k * (got - angle)) == pytest.approx(1.0, abs=1e-5)  # the same turn up to the shape's symmetry
 
 
 def test_layout_guided_network_starts_from_a_plain_network_unchanged():
@@ -72,6 +87,43 @@ def test_layout_guided_network_starts_from_a_plain_network_unchanged():
         guided(*args, *ctx, layout=lay[:, :3])
     with pytest.raises(ValueError, match="takes no layout"):
         plain(*args, *ctx, layout=lay)
+
+
+def test_detail_head_of_a_layout_guided_network_reads_the_layout():
+    torch.manual_seed(0)
+    base = WorldNet(WorldNet_configs["world-tiny-layout"])
+    net = WorldNet(WorldNet_configs["world-tiny-layout-detail"])
+    assert set(load_weights(net, base.state_dict())) == {k for k in net.state_dict() if k.startswith("detail.")}
+    with torch.no_grad():
+        for p in net.detail.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    g = torch.Generator().manual_seed(2)
+    est, x_t = torch.randn(1, 3, 4, 16, 24, generator=g), torch.randn(1, 3, 4, 16, 24, generator=g)
+    lay = torch.zeros(1, layout.LAYOUT_CHANNELS, 4, 16, 24)
+    lay[:, :, :, 4:9, 6:12] = 1
+    late, early = torch.tensor([0.8]), torch.tensor([0.3])
+    with torch.no_grad():
+        a = net.refine(est, x_t, late, lay)
+        b = net.refine(est, x_t, late, torch.zeros_like(lay))
+        assert not torch.allclose(a, b)  # the silhouettes reach the full-resolution head
+        assert torch.allclose(b, net.refine(est, x_t, late))  # no layout reads as an empty one
+        assert torch.equal(net.refine(est, x_t, early, lay), est)  # too noisy for detail: unchanged
+
+
+def test_planner_reads_standardised_token_features_and_trains_on_perturbed_ones():
+    from vitascope.models import text
+    from vitascope.train.world_plan import perturb_text
+
+    net = world_plan.WorldPlanner(world_plan.Planner_configs["plan-tiny"])
+    tokens, mask = text.encode(["a red ball bounces", "two big blue boxes slide left at night on the sand"])
+    net.fit_text_scale(tokens, mask)
+    z = (tokens[mask] - net.text_mean) / net.text_std
+    live = net.text_std > 1e-3  # (a dimension without spread is left at the floor)
+    assert z.mean(0).abs().max() < 1e-3 and (z.std(0)[live] - 1).abs().max() < 1e-3 and live.float().mean() > 0.99
+    noisy, kept = perturb_text(net, tokens, mask, 0.5, 0.5, torch.Generator().manual_seed(0))
+    assert kept[:, 0].all() and (kept <= mask).all() and kept.sum() < mask.sum()  # some tokens hidden, never the first
+    ratio = ((noisy - tokens)[mask] / net.text_std).std()
+    assert 0.45 < float(ratio) < 0.55  # noise of half a spread per dimension
 
 
 def test_training_clips_carry_their_true_layout_or_none():

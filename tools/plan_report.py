@@ -26,7 +26,7 @@ from vitascope.eval import VALIDATION_SEED_BASE, evaluate, table  # noqa: E402
 from vitascope.models import text, world_plan  # noqa: E402
 from vitascope.models.world import FPS, WINDOW, native_size  # noqa: E402
 from vitascope.world import layout, render, sample_scene  # noqa: E402
-from vitascope.world.render import _shape  # noqa: E402
+from vitascope.world.render import draw_shape  # noqa: E402
 
 
 def draw_plan(feat: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -34,7 +34,7 @@ def draw_plan(feat: np.ndarray, background: np.ndarray) -> np.ndarray:
     H, W = frames.shape[1:3]
     for i, objs in enumerate(layout.objects(feat, W / H)):
         for o in objs:
-            _shape(frames[i], np.zeros((H, W), bool), o["shape"], o["x"], o["y"], o["scale"], 0.0, o["rgb"], H)
+            draw_shape(frames[i], np.zeros((H, W), bool), o["shape"], o["x"], o["y"], o["scale"], o["angle"], o["rgb"], H)
     return frames
 
 

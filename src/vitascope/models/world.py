@@ -149,7 +149,7 @@ class WorldModel:
                 both = lambda x: torch.cat([x, x])  # noqa: E731
                 dv, da = run(self.net, both(video), both(audio), both(t), both_tokens, both_mask, both(ctx_v), both(ctx_a), both(ctx_m), refine=False, layout=None if lay is None else both(lay))
                 xv, xa = dv[1:] + g * (dv[:1] - dv[1:]), da[1:] + g * (da[:1] - da[1:])  # guidance scale g on the data estimate; 1 is the prompt alone
-                xv = run(self.net.refine, xv, video, t)  # the detail head, once, on the guided estimate
+                xv = run(self.net.refine, xv, video, t, lay)  # the detail head, once, on the guided estimate
             return flow.velocity(xv, video, t), flow.velocity(xa, audio, t)
 
         return v

@@ -51,7 +51,7 @@ class WorldNetConfig:
     video_channels: int = 3
     autoencoder: str = ""
     xattn_from: int = 1  # the first level with cross-attention to the text
-    # channels of a layout the network follows (world/layout.py: a bump per object carrying its
+    # channels of a layout the network follows (world/layout.py: each object's silhouette carrying its
     # colour and shape label, frame by frame; 0: none). A layout-guided model draws the objects a
     # planner (models/world_plan.py) placed; without a layout its channels are zero
     layout: int = 0
@@ -72,6 +72,8 @@ WorldNet_configs = {
     "world-s-detail": WorldNetConfig(detail=16),
     "world-tiny-layout": WorldNetConfig(channels=(8, 16, 16), blocks=(1, 1, 1), heads=2, cond_dim=32, text_layers=1, layout=7),
     "world-s-layout": WorldNetConfig(layout=7),
+    "world-tiny-layout-detail": WorldNetConfig(channels=(8, 16, 16), blocks=(1, 1, 1), heads=2, cond_dim=32, text_layers=1, layout=7, detail=4),
+    "world-s-layout-detail": WorldNetConfig(layout=7, detail=16),
     # latent models: WorldNet over FrameAE latents (16 channels per 8x8 pixels, frame by frame),
     # 4 latent frames per patch; its two levels have the geometry and widths of world-s's two
     # coarse ones, so those can start from world-s's weights
@@ -229,28 +231,33 @@ DETAIL_FROM = 0.5
 
 
 class DetailHead(nn.Module):
-    """Corrects a data estimate (B, 3, T, H, W) pixel by pixel from itself and the noisy input at
-    flow time t: a 3x3 convolution per frame, then two pixel-wise layers, modulated by t, to a
-    residual that starts at zero (the head begins as the identity, so it can join trained weights).
+    """Corrects a data estimate (B, 3, T, H, W) pixel by pixel from itself, the noisy input at
+    flow time t and, for a layout-guided network, the layout's maps (the objects' silhouettes,
+    which the patch grid of the trunk cannot draw sharply): a 3x3 convolution per frame, then two
+    pixel-wise layers, modulated by t, to a residual that starts at zero (the head begins as the
+    identity, so it can join trained weights).
     Frames run as a batch of 2D images with channels last: at full resolution with few channels a
     CPU spends its time moving memory, and this layout keeps every layer a dense pass."""
 
-    def __init__(self, c: int, cond_dim: int):
+    def __init__(self, c: int, cond_dim: int, layout: int = 0):
         super().__init__()
-        self.conv = nn.Conv2d(6, c, 3, padding=1)
+        self.conv = nn.Conv2d(6 + layout, c, 3, padding=1)
         self.mix = nn.Linear(c, c)
         self.out = nn.Linear(c, 3)
         self.mod = nn.Sequential(nn.Linear(cond_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, 4 * c))
         self.cond_dim = cond_dim
 
-    def forward(self, estimate: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, estimate: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, layout: torch.Tensor | None = None) -> torch.Tensor:
         on = t >= DETAIL_FROM
         if not bool(on.any()):  # all samples still too noisy for detail: nothing to compute
             return estimate
         B, _, T, H, W = estimate.shape
         s1, b1, s2, b2 = (m.view(B, 1, 1, 1, -1) for m in self.mod(timestep_embedding(t, self.cond_dim)).to(estimate.dtype).chunk(4, dim=1))
-        x = torch.cat([estimate, x_t * input_scale(t).to(x_t.dtype).view(B, 1, 1, 1, 1)], dim=1)  # (B, 6, T, H, W): x_t at unit spread, as the net's input
-        x = x.permute(0, 2, 3, 4, 1).reshape(B * T, H, W, 6).permute(0, 3, 1, 2)  # frames as images, channels last
+        parts = [estimate, x_t * input_scale(t).to(x_t.dtype).view(B, 1, 1, 1, 1)]  # x_t at unit spread, as the net's input
+        if self.conv.in_channels > 6:
+            parts.append(layout.to(estimate.dtype) if layout is not None else estimate.new_zeros(B, self.conv.in_channels - 6, T, H, W))
+        x = torch.cat(parts, dim=1)  # (B, 6 (+ layout), T, H, W)
+        x = x.permute(0, 2, 3, 4, 1).reshape(B * T, H, W, -1).permute(0, 3, 1, 2)  # frames as images, channels last
         h = self.conv(x).permute(0, 2, 3, 1).reshape(B, T, H, W, -1)  # (B, T, H, W, c)
         h = self.mix(F.silu(h * (1 + s1) + b1))
         r = self.out(F.silu(h * (1 + s2) + b2))  # (B, T, H, W, 3)
@@ -319,7 +326,7 @@ class WorldNet(nn.Module):
         # where in the frame a patch is: from pure noise, "sky above, ground below" needs it, and
         # zero-padded convolutions only sense it near the borders
         self.pos = nn.Linear(4 * POS_FREQS, c0)
-        self.detail = DetailHead(cfg.detail, cfg.cond_dim) if cfg.detail else None
+        self.detail = DetailHead(cfg.detail, cfg.cond_dim, cfg.layout) if cfg.detail else None
         self.initialize_weights()
 
     def initialize_weights(self):
@@ -433,13 +440,13 @@ class WorldNet(nn.Module):
             v = c_skip.view(B, 1, 1, 1, 1) * x_t_video + c_out.view(B, 1, 1, 1, 1) * v
             a = c_skip.view(B, 1, 1) * x_t_audio + c_out.view(B, 1, 1) * a
         if refine:
-            v = self.refine(v, x_t_video, t)
+            v = self.refine(v, x_t_video, t, layout)
         return v, a
 
-    def refine(self, estimate: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def refine(self, estimate: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, layout: torch.Tensor | None = None) -> torch.Tensor:
         """The detail head's correction of a video data estimate at x_t, t (the estimate unchanged
-        without a head)."""
-        return estimate if self.detail is None else self.detail(estimate, x_t, t)
+        without a head), given the layout's maps where the network is layout-guided."""
+        return estimate if self.detail is None else self.detail(estimate, x_t, t, layout)
 
 
 LATER_KEYS = ("in_gate.", "pos.", "text.norm.", "detail.")  # parameters added after weights were first shipped; they start at their init

@@ -99,6 +99,11 @@ class WorldPlanner(nn.Module):
         self.cfg = cfg
         d, k = cfg.dim, cfg.chunk
         self.inp = nn.Linear((2 * cfg.features + 1) * k, d)  # noisy layout + known layout + mask, per chunk
+        # the frozen encoder's token features are standardised per dimension (statistics of
+        # training captions, set once before training): a few of its dimensions are far larger than
+        # the rest, and training adds noise on this scale so that the layer reads meanings, not tokens
+        self.register_buffer("text_mean", torch.zeros(cfg.text_dim))
+        self.register_buffer("text_std", torch.ones(cfg.text_dim))
         self.text_proj = nn.Linear(cfg.text_dim, d)
         layer = nn.TransformerEncoderLayer(d, cfg.heads, 2 * d, dropout=0.0, batch_first=True, norm_first=True)
         self.text_layers = nn.TransformerEncoder(layer, cfg.text_layers, enable_nested_tensor=False)
@@ -119,7 +124,15 @@ class WorldPlanner(nn.Module):
             nn.init.zeros_(b.xproj.weight)
         nn.init.zeros_(self.out.weight)
 
+    @torch.no_grad()
+    def fit_text_scale(self, tokens: torch.Tensor, mask: torch.Tensor) -> None:
+        """Set the per-dimension mean and spread of token features from encoded captions."""
+        valid = tokens[mask]  # (N, text_dim)
+        self.text_mean.copy_(valid.mean(0))
+        self.text_std.copy_(valid.std(0).clamp(min=1e-3))
+
     def encode_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = (tokens - self.text_mean.to(tokens.dtype)) / self.text_std.to(tokens.dtype)
         x = self.text_layers(self.text_proj(tokens), src_key_padding_mask=~mask)
         pooled = (x * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
         return self.text_norm(x), pooled

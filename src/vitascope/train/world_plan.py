@@ -11,7 +11,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,11 @@ class PlanTrainConfig:
     extend_share: float = 0.3  # share of layouts whose first 4-24 frames are given (a window continuing the last)
     schedule: str = "cosine"  # or "constant"
     min_lr: float = 0.1
+    # held-out synonyms lie near their training words in the frozen encoder's space, not on them:
+    # Gaussian noise of this many spreads per standardised dimension on training tokens, and this
+    # share of caption tokens hidden, make the planner read a word's neighbourhood, not its token
+    text_noise: float = 0.7
+    token_drop: float = 0.1
 
     def __post_init__(self):
         if self.schedule not in ("constant", "cosine"):
@@ -74,6 +79,15 @@ def make_batch(cfg: PlanTrainConfig, step: int):
     return torch.from_numpy(np.stack(feats)), torch.tensor(aspects, dtype=torch.float32), torch.from_numpy(np.stack(ctx)), caps
 
 
+def perturb_text(net: WorldPlanner, tokens: torch.Tensor, mask: torch.Tensor, noise: float, drop: float, gen: torch.Generator):
+    """Training captions' token features with noise on the planner's standardised scale and some
+    tokens hidden (never all of a caption's: its first, the encoder's [CLS], stays)."""
+    tokens = tokens + noise * net.text_std * torch.randn(tokens.shape, generator=gen)
+    hide = torch.rand(mask.shape, generator=gen) < drop
+    hide[:, 0] = False
+    return tokens, mask & ~hide
+
+
 def loss_fn(net: WorldPlanner, x: torch.Tensor, aspect, ctx_mask, tokens, token_mask, gen: torch.Generator) -> torch.Tensor:
     B = x.shape[0]
     t = torch.sigmoid(torch.randn(B, generator=gen) * 1.0)  # logit-normal times
@@ -101,6 +115,9 @@ def train(run_dir: str | Path, cfg: PlanTrainConfig, *, max_seconds: float | Non
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
+    else:  # the encoder's token statistics, from training captions
+        ema.fit_text_scale(*text.encode(make_batch(replace(cfg, batch=512, caption_dropout=0.0, seed=cfg.seed + 1_000_003), 0)[3]))
+        net.load_state_dict(ema.state_dict())
     (run_dir / "config.json").write_text(json.dumps({"train": asdict(cfg), "model": net.cfg.to_dict()}, indent=2))
     log = open(run_dir / "log.jsonl", "a")
     t_start, last = time.time(), {}
@@ -117,6 +134,7 @@ def train(run_dir: str | Path, cfg: PlanTrainConfig, *, max_seconds: float | Non
         for g in opt.param_groups:
             g["lr"] = lr
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        tokens, token_mask = perturb_text(net, tokens, token_mask, cfg.text_noise, cfg.token_drop, gen)
         loss = loss_fn(net, x, aspect, ctx_mask, tokens, token_mask, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -9,8 +9,9 @@ draws a clip that follows one. The simulator gives the true layout of every trai
 Two forms:
 - `features`: (T, SLOTS, FEATURES) numbers of about unit spread, what the planner generates;
 - `maps`: (LAYOUT_CHANNELS, T, H, W) pictures of a layout, what the world network reads beside
-  the noisy clip: a soft bump at each object's place, as wide as the object, carrying its colour
-  and a label of its shape. A bump is not a silhouette: the network still draws the shape.
+  the noisy clip: each object's silhouette (its shape at its place, size and turn), carrying its
+  colour and a label of its shape, as a segmentation map conditions an image model (ControlNet,
+  GLIGEN). The network draws the clip: sky, ground, weather, the objects' look, and the sound.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ import math
 
 import numpy as np
 
-from .render import with_aspect
+from .render import draw_shape, with_aspect
 from .scene import COLOURS, SHAPES, Scene, object_state
 
 SLOTS = 3
-# present, colour (3), shape one-hot (3), cos and sin of the horizontal phase, height, size
-FEATURES = 11
-LAYOUT_CHANNELS = 1 + 3 + len(SHAPES)  # bump, colour under the bump, shape labels under it
+# present, colour (3), shape one-hot (3), cos and sin of the horizontal phase, height, size,
+# cos and sin of the turn (times the shape's symmetry)
+FEATURES = 13
+LAYOUT_CHANNELS = 1 + 3 + len(SHAPES)  # silhouette, colour inside it, shape labels inside it
+SYMMETRY = {"ball": 0, "box": 4, "triangle": 1}  # a turn of 2 pi / k looks the same; a ball looks the same at any turn
 _Y_MID, _Y_SPREAD = 0.6, 0.25  # object centres lie at y in about 0.1..0.95 frame heights
 _LOG_SCALE_MID, _LOG_SCALE_SPREAD = math.log(0.14), 0.5  # extents of 0.05..0.4 frame heights
 
@@ -51,13 +54,14 @@ def features(scene: Scene, start: float, n_frames: int, fps: float, aspect: floa
         for i in range(n_frames):
             st = object_state(obj, start + i / fps, aspect)
             phase = 2 * math.pi * (st.x + st.scale / 2) / _period(aspect, st.scale)
-            out[i, j] = [1, *rgb, *shape, math.cos(phase), math.sin(phase), (st.y - _Y_MID) / _Y_SPREAD, (math.log(st.scale) - _LOG_SCALE_MID) / _LOG_SCALE_SPREAD]
+            turn = SYMMETRY[obj.shape] * st.angle
+            out[i, j] = [1, *rgb, *shape, math.cos(phase), math.sin(phase), (st.y - _Y_MID) / _Y_SPREAD, (math.log(st.scale) - _LOG_SCALE_MID) / _LOG_SCALE_SPREAD, math.cos(turn), math.sin(turn)]
     return out
 
 
 def objects(feat: np.ndarray, aspect: float) -> list[list[dict]]:
     """A layout's objects per frame, read back from features (generated ones included): for each
-    frame, a list of {x, y, scale (frame heights), rgb (0-255), shape} of the slots present."""
+    frame, a list of {x, y, scale (frame heights), rgb (0-255), shape, angle} of the slots present."""
     frames = []
     for row in np.asarray(feat, np.float32):
         objs = []
@@ -66,13 +70,16 @@ def objects(feat: np.ndarray, aspect: float) -> list[list[dict]]:
                 continue
             scale = float(np.exp(f[10] * _LOG_SCALE_SPREAD + _LOG_SCALE_MID))
             phase = math.atan2(float(f[8]), float(f[7])) % (2 * math.pi)
+            shape = SHAPES[int(np.argmax(f[4:7]))]
+            k = SYMMETRY[shape]
             objs.append(
                 {
                     "x": phase / (2 * math.pi) * _period(aspect, scale) - scale / 2,
                     "y": float(f[9] * _Y_SPREAD + _Y_MID),
                     "scale": scale,
                     "rgb": tuple(int(v) for v in np.clip((f[1:4] + 1) * 127.5, 0, 255).round()),
-                    "shape": SHAPES[int(np.argmax(f[4:7]))],
+                    "shape": shape,
+                    "angle": math.atan2(float(f[12]), float(f[11])) / k if k else 0.0,
                 }
             )
         frames.append(objs)
@@ -81,30 +88,28 @@ def objects(feat: np.ndarray, aspect: float) -> list[list[dict]]:
 
 def maps(feat: np.ndarray, height: int, width: int) -> np.ndarray:
     """Pictures of a layout for the world network: (LAYOUT_CHANNELS, T, height, width), float32.
-    Channel 0 is a bump at each object's centre (a Gaussian whose spread is a third of the
-    object's extent, 1 at the centre); channels 1-3 its colour in [-1, 1] times the bump;
-    channels 4-6 its shape label (1 for its shape) times the bump. Objects wrap around the frame."""
+    Channel 0 is 1 inside each object's silhouette (drawn as render draws the object, wrapping
+    around the frame; a later slot covers an earlier one), channels 1-3 its colour in [-1, 1]
+    there, channels 4-6 its shape label (1 for its shape) there; all 0 outside objects."""
     aspect = width / height
     T = len(feat)
     out = np.zeros((LAYOUT_CHANNELS, T, height, width), np.float32)
-    ys = (np.arange(height, dtype=np.float32) + 0.5)[:, None] / height
-    xs = (np.arange(width, dtype=np.float32) + 0.5)[None, :] / height
+    owner = np.zeros((height, width), np.uint8)
     for i, objs in enumerate(objects(feat, aspect)):
-        for o in objs:
-            sigma = o["scale"] / 3
-            bump = np.zeros((height, width), np.float32)
-            for shift in (0.0, -_period(aspect, o["scale"]), _period(aspect, o["scale"])):
+        owner[:] = 0
+        for j, o in enumerate(objs):
+            for shift in (0.0, -_period(aspect, o["scale"])):
                 cx = o["x"] + shift
                 if -o["scale"] < cx < aspect + o["scale"]:
-                    bump = np.maximum(bump, np.exp(-((xs - cx) ** 2 + (ys - o["y"]) ** 2) / (2 * sigma**2)))
-            top = bump > out[0, i]  # the nearer bump keeps its colour and label where two overlap
-            out[0, i] = np.maximum(out[0, i], bump)
+                    draw_shape(owner, None, o["shape"], cx, o["y"], o["scale"], o["angle"], j + 1, height)
+        for j, o in enumerate(objs):
+            inside = owner == j + 1
             rgb = np.array(o["rgb"], np.float32) / 127.5 - 1
-            label = np.array([1.0 if s == o["shape"] else 0.0 for s in SHAPES], np.float32)
+            out[0, i][inside] = 1
             for c in range(3):
-                out[1 + c, i] = np.where(top, rgb[c] * bump, out[1 + c, i])
-                out[4 + c, i] = np.where(top, label[c] * bump, out[4 + c, i])
+                out[1 + c, i][inside] = rgb[c]
+            out[4 + SHAPES.index(o["shape"]), i][inside] = 1
     return out
 
 
-__all__ = ["FEATURES", "LAYOUT_CHANNELS", "SLOTS", "features", "maps", "objects"]
+__all__ = ["FEATURES", "LAYOUT_CHANNELS", "SLOTS", "SYMMETRY", "features", "maps", "objects"]

@@ -86,7 +86,7 @@ def _ellipse(img, cx, cy, rx, ry, colour, H, mask_out=None):
     )
 
 
-def _shape(img, mask, shape, cx, cy, s, angle, colour, H):
+def draw_shape(img, mask, shape, cx, cy, s, angle, colour, H):
     r = s * 0.75  # covers the rotated square and triangle
     c, si = math.cos(angle), math.sin(angle)
 
@@ -167,7 +167,7 @@ def render(scene: Scene, height: int, width: int, fps: float, n_frames: int, sta
             for shift in (0.0, -(aspect + st.scale)):
                 cx = st.x + shift
                 if -st.scale < cx < aspect + st.scale:
-                    _shape(img, masks[i], obj.shape, cx, st.y, st.scale, st.angle, colour, H)
+                    draw_shape(img, masks[i], obj.shape, cx, st.y, st.scale, st.angle, colour, H)
         _weather(img, scene, weather_items, t, band, aspect, H)
     return Clip(frames=frames, masks=masks, fps=fps)
 
