@@ -4,9 +4,10 @@ For each validation prompt (held-out words, the scenes `tools/validate.py` uses)
 layout is drawn with flat shapes over the scene's own background (sky, ground, camera, weather as
 the simulator draws them, so those rows read 100% and say nothing) and measured like any clip:
 the object rows (count, colour, shape, size, motion) are the plan's accuracy, the ceiling of a
-network that draws exactly what it is given. Layouts hold no rotation, so spinning reads as still.
+network that draws exactly what it is given. `true` in place of a planner draws each scene's true
+layout the same way: the ceiling of any plan.
 
-    python tools/plan_report.py runs/plan/plan.safetensors --n 36
+    python tools/plan_report.py runs/plan/plan.safetensors true --n 36
 """
 
 from __future__ import annotations
@@ -49,20 +50,22 @@ def main() -> None:
     null = text.encode([""])
     rows = {}
     for p in args.planners:
-        net = world_plan.load(p)
+        net = None if p == "true" else world_plan.load(p)
         t0 = time.time()
 
         def generate(prompt, seed, w, h, seconds, net=net):
             H, W = native_size(w, h)
             scene = sample_scene(seed, aspect=w / h)  # as eval_cases makes it
             bg = render(replace(scene, objects=()), H, W, FPS, WINDOW).frames
+            if net is None:
+                return draw_plan(layout.features(scene, 0.0, WINDOW, FPS, aspect=W / H), bg), FPS, np.zeros(int(seconds * 16000), np.float32), 16000
             tokens, mask = text.encode([prompt])
             feat = world_plan.sample(net, tokens, mask, null, W / H, WINDOW, steps=args.steps, guidance=args.guidance, generator=torch.Generator().manual_seed(seed)).numpy()
             return draw_plan(feat, bg), FPS, np.zeros(int(seconds * 16000), np.float32), 16000
 
         rows[p] = evaluate(generate, n=args.n, seed_base=VALIDATION_SEED_BASE, split=args.words)
         print(f"{p} (guidance {args.guidance}, {args.steps} steps, {args.words} words): objects {100 * np.mean([rows[p].accuracy(a) for a in ('count', 'colour', 'shape', 'size', 'motion')]):.1f}% ({time.time() - t0:.0f} s)", flush=True)
-    print(table({Path(p).parent.name + "/" + Path(p).name: s for p, s in rows.items()}))
+    print(table({p if p == "true" else Path(p).parent.name + "/" + Path(p).name: s for p, s in rows.items()}))
 
 
 if __name__ == "__main__":

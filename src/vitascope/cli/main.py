@@ -308,7 +308,7 @@ def train_plan(
     minutes: Annotated[Optional[float], typer.Option(help="Stop after this long (a part of a longer run; the cosine schedule spans it).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the data stream and initialisation.")] = 0,
     schedule: Annotated[str, typer.Option(help="Learning rate: cosine over the run (over --minutes when given), or constant.")] = "cosine",
-    text_noise: Annotated[float, typer.Option(help="Noise on training captions' token features, in spreads per dimension.")] = 0.7,
+    text_noise: Annotated[float, typer.Option(help="Noise on training captions' token features, in spreads per dimension.")] = 0.5,
     token_drop: Annotated[float, typer.Option(help="Share of training captions' tokens hidden.")] = 0.1,
     export: Annotated[Optional[Path], typer.Option(help="Write the EMA weights here (safetensors) at the end.")] = None,
 ) -> None:

@@ -46,7 +46,7 @@ class PlanTrainConfig:
     # held-out synonyms lie near their training words in the frozen encoder's space, not on them:
     # Gaussian noise of this many spreads per standardised dimension on training tokens, and this
     # share of caption tokens hidden, make the planner read a word's neighbourhood, not its token
-    text_noise: float = 0.7
+    text_noise: float = 0.5
     token_drop: float = 0.1
 
     def __post_init__(self):

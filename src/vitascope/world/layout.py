@@ -24,9 +24,12 @@ from .render import draw_shape, with_aspect
 from .scene import COLOURS, SHAPES, Scene, object_state
 
 SLOTS = 3
-# present, colour (3), shape one-hot (3), cos and sin of the horizontal phase, height, size,
-# cos and sin of the turn (times the shape's symmetry)
-FEATURES = 13
+# present, colour label (one of the palette's, +1 for it and -1 for the rest: a generated layout
+# names a colour of the world rather than a blend), shape label, cos and sin of the horizontal
+# phase, height, size, cos and sin of the turn (times the shape's symmetry)
+_COLOUR, _SHAPE = 1, 1 + len(COLOURS)
+_PLACE = _SHAPE + len(SHAPES)
+FEATURES = _PLACE + 6
 LAYOUT_CHANNELS = 1 + 3 + len(SHAPES)  # silhouette, colour inside it, shape labels inside it
 SYMMETRY = {"ball": 0, "box": 4, "triangle": 1}  # a turn of 2 pi / k looks the same; a ball looks the same at any turn
 _Y_MID, _Y_SPREAD = 0.6, 0.25  # object centres lie at y in about 0.1..0.95 frame heights
@@ -48,14 +51,15 @@ def features(scene: Scene, start: float, n_frames: int, fps: float, aspect: floa
     out = np.zeros((n_frames, SLOTS, FEATURES), np.float32)
     out[:, :, 0] = -1
     for j, obj in enumerate(scene.objects):
-        rgb = np.array(COLOURS[obj.colour], np.float32) / 127.5 - 1
+        colour = np.full(len(COLOURS), -1, np.float32)
+        colour[list(COLOURS).index(obj.colour)] = 1
         shape = np.full(len(SHAPES), -1, np.float32)
         shape[SHAPES.index(obj.shape)] = 1
         for i in range(n_frames):
             st = object_state(obj, start + i / fps, aspect)
             phase = 2 * math.pi * (st.x + st.scale / 2) / _period(aspect, st.scale)
             turn = SYMMETRY[obj.shape] * st.angle
-            out[i, j] = [1, *rgb, *shape, math.cos(phase), math.sin(phase), (st.y - _Y_MID) / _Y_SPREAD, (math.log(st.scale) - _LOG_SCALE_MID) / _LOG_SCALE_SPREAD, math.cos(turn), math.sin(turn)]
+            out[i, j] = [1, *colour, *shape, math.cos(phase), math.sin(phase), (st.y - _Y_MID) / _Y_SPREAD, (math.log(st.scale) - _LOG_SCALE_MID) / _LOG_SCALE_SPREAD, math.cos(turn), math.sin(turn)]
     return out
 
 
@@ -68,18 +72,19 @@ def objects(feat: np.ndarray, aspect: float) -> list[list[dict]]:
         for f in row:
             if f[0] <= 0:
                 continue
-            scale = float(np.exp(f[10] * _LOG_SCALE_SPREAD + _LOG_SCALE_MID))
-            phase = math.atan2(float(f[8]), float(f[7])) % (2 * math.pi)
-            shape = SHAPES[int(np.argmax(f[4:7]))]
+            cos_x, sin_x, y, log_scale, cos_turn, sin_turn = (float(v) for v in f[_PLACE:])
+            scale = math.exp(log_scale * _LOG_SCALE_SPREAD + _LOG_SCALE_MID)
+            phase = math.atan2(sin_x, cos_x) % (2 * math.pi)
+            shape = SHAPES[int(np.argmax(f[_SHAPE:_PLACE]))]
             k = SYMMETRY[shape]
             objs.append(
                 {
                     "x": phase / (2 * math.pi) * _period(aspect, scale) - scale / 2,
-                    "y": float(f[9] * _Y_SPREAD + _Y_MID),
+                    "y": y * _Y_SPREAD + _Y_MID,
                     "scale": scale,
-                    "rgb": tuple(int(v) for v in np.clip((f[1:4] + 1) * 127.5, 0, 255).round()),
+                    "rgb": tuple(COLOURS[list(COLOURS)[int(np.argmax(f[_COLOUR:_SHAPE]))]]),
                     "shape": shape,
-                    "angle": math.atan2(float(f[12]), float(f[11])) / k if k else 0.0,
+                    "angle": math.atan2(sin_turn, cos_turn) / k if k else 0.0,
                 }
             )
         frames.append(objs)
