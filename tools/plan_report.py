@@ -58,9 +58,10 @@ def main() -> None:
             scene = sample_scene(seed, aspect=w / h)  # as eval_cases makes it
             bg = render(replace(scene, objects=()), H, W, FPS, WINDOW).frames
             if net is None:
-                return draw_plan(layout.features(scene, 0.0, WINDOW, FPS, aspect=W / H), bg), FPS, np.zeros(int(seconds * 16000), np.float32), 16000
-            tokens, mask = text.encode([prompt])
-            feat = world_plan.sample(net, tokens, mask, null, W / H, WINDOW, steps=args.steps, guidance=args.guidance, generator=torch.Generator().manual_seed(seed)).numpy()
+                feat = layout.features(scene, 0.0, WINDOW, FPS, aspect=W / H)
+            else:
+                tokens, mask = text.encode([prompt])
+                feat = world_plan.sample(net, tokens, mask, null, W / H, WINDOW, steps=args.steps, guidance=args.guidance, generator=torch.Generator().manual_seed(seed)).numpy()
             return draw_plan(feat, bg), FPS, np.zeros(int(seconds * 16000), np.float32), 16000
 
         rows[p] = evaluate(generate, n=args.n, seed_base=VALIDATION_SEED_BASE, split=args.words)

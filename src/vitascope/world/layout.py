@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .render import draw_shape, with_aspect
+from .render import draw_object, with_aspect
 from .scene import COLOURS, SHAPES, Scene, object_state
 
 SLOTS = 3
@@ -103,10 +103,7 @@ def maps(feat: np.ndarray, height: int, width: int) -> np.ndarray:
     for i, objs in enumerate(objects(feat, aspect)):
         owner[:] = 0
         for j, o in enumerate(objs):
-            for shift in (0.0, -_period(aspect, o["scale"])):
-                cx = o["x"] + shift
-                if -o["scale"] < cx < aspect + o["scale"]:
-                    draw_shape(owner, None, o["shape"], cx, o["y"], o["scale"], o["angle"], j + 1, height)
+            draw_object(owner, None, o["shape"], o["x"], o["y"], o["scale"], o["angle"], j + 1, height, aspect)
         for j, o in enumerate(objs):
             inside = owner == j + 1
             rgb = np.array(o["rgb"], np.float32) / 127.5 - 1

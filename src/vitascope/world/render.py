@@ -112,6 +112,15 @@ def draw_shape(img, mask, shape, cx, cy, s, angle, colour, H):
     )
 
 
+def draw_object(img, mask, shape, x, y, scale, angle, colour, H, aspect) -> None:
+    """An object whose left edge is at x, as the frame shows it: horizontal motion wraps around
+    the frame (scene.object_state), so the copy one period to the left is drawn too."""
+    for shift in (0.0, -(aspect + scale)):
+        cx = x + shift
+        if -scale < cx < aspect + scale:
+            draw_shape(img, mask, shape, cx, y, scale, angle, colour, H)
+
+
 def _placed(scene: Scene, items: np.ndarray, t: float, band: float):
     """Screen positions and scale of detail items under the camera at time t."""
     x, y, rx, ry, phase = items.T
@@ -164,10 +173,7 @@ def render(scene: Scene, height: int, width: int, fps: float, n_frames: int, sta
         for obj in scene.objects:
             st = object_state(obj, t, aspect)
             colour = COLOURS[obj.colour]
-            for shift in (0.0, -(aspect + st.scale)):
-                cx = st.x + shift
-                if -st.scale < cx < aspect + st.scale:
-                    draw_shape(img, masks[i], obj.shape, cx, st.y, st.scale, st.angle, colour, H)
+            draw_object(img, masks[i], obj.shape, st.x, st.y, st.scale, st.angle, colour, H, aspect)
         _weather(img, scene, weather_items, t, band, aspect, H)
     return Clip(frames=frames, masks=masks, fps=fps)
 
