@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from vitascope.eval import VALIDATION_SEED_BASE, backend_calls, evaluate, table  # noqa: E402
-from vitascope.models import world_plan  # noqa: E402
+from vitascope.models import world_parse, world_plan  # noqa: E402
 from vitascope.models.world import WorldModel  # noqa: E402
 
 
@@ -79,6 +79,7 @@ def main() -> None:
     ap.add_argument("--layout", choices=("plan", "true", "none"), default="plan", help="layout-guided models: the planner's layout (what generate does), the scene's true layout, or none")
     ap.add_argument("--planner", default=None, help="layout-guided models: planner weights (default: world-plan.safetensors beside the weights)")
     ap.add_argument("--plan-guidance", type=float, default=2.0)
+    ap.add_argument("--parser", default=None, help="prompt parser weights, or 'none' to read prompts as given (default: world-parse.safetensors beside the weights)")
     args = ap.parse_args()
     rows = {}
     for w in args.weights:
@@ -86,6 +87,8 @@ def main() -> None:
         kw = {"plan_guidance": args.plan_guidance}
         if args.planner:
             kw["planner"] = world_plan.load(args.planner)
+        if args.parser:
+            kw["parser"] = None if args.parser == "none" else world_parse.load(args.parser)
         if args.layout == "none":
             kw["planner"] = None
         model = WorldModel.from_file("validate", Path(w), steps=args.steps, guidance=args.guidance, guidance_interval=tuple(args.interval), shift=args.shift, eta=args.eta, bf16={"auto": None, "bf16": True, "fp32": False}[args.precision], **kw)
@@ -99,6 +102,7 @@ def main() -> None:
         given = ", simulator's first frame given" if args.first_frame else ""
         if model.net.cfg.layout:
             given += f", layout: {args.layout if model.planner is not None else 'none'}"
+        given += f", parser: {args.parser or 'beside'}" if model.parser is not None else ""
         print(f"{w} (guidance {args.guidance} on {args.interval}, {args.steps} steps, shift {args.shift}, eta {args.eta}, bf16 {model.bf16}, {args.words} words{given}): {100 * rows[w].overall:.1f}% of attributes, sync {100 * rows[w].sync:.1f}% ({time.time() - t0:.0f} s)", flush=True)
     print(table({Path(w).parent.name + "/" + Path(w).name: score for w, score in rows.items()}))
 

@@ -204,6 +204,7 @@ def train(
     image_share: Annotated[float, typer.Option(help="Share of training clips given their first frame (image-to-video).")] = 0.2,
     extend_share: Annotated[float, typer.Option(help="Share of training clips given their first 4-24 frames and sound (extension).")] = 0.3,
     layout_share: Annotated[float, typer.Option(help="Layout-guided models (world-s-layout): share of training clips shown their true layout.")] = 0.75,
+    canonical: Annotated[float, typer.Option(help="Share of captions in the fixed phrasing the prompt parser rewrites prompts into.")] = 0.0,
     autoencoder: Annotated[Optional[Path], typer.Option(help="Latent models: the FrameAE weights (default: the model config's, from the package).")] = None,
     trunk_from: Annotated[Optional[Path], typer.Option(help="Latent models: start the coarse levels and text pathway from these pixel-model (world-s) weights.")] = None,
 ) -> None:
@@ -234,6 +235,7 @@ def train(
             image_share=image_share,
             extend_share=extend_share,
             layout_share=layout_share,
+            canonical=canonical,
             resume_from=str(resume_from) if resume_from else None,
             ema_from=str(export) if resume_from and export and export.exists() else None,
             autoencoder=str(autoencoder) if autoencoder else None,
@@ -310,6 +312,7 @@ def train_plan(
     schedule: Annotated[str, typer.Option(help="Learning rate: cosine over the run (over --minutes when given), or constant.")] = "cosine",
     text_noise: Annotated[float, typer.Option(help="Noise on training captions' token features, in spreads per dimension.")] = 0.5,
     token_drop: Annotated[float, typer.Option(help="Share of training captions' tokens hidden.")] = 0.1,
+    canonical: Annotated[float, typer.Option(help="Share of captions in the fixed phrasing the prompt parser rewrites prompts into.")] = 0.0,
     export: Annotated[Optional[Path], typer.Option(help="Write the EMA weights here (safetensors) at the end.")] = None,
 ) -> None:
     """Train the layout planner of the layout-guided world model (world-s-layout); resumable."""
@@ -317,12 +320,45 @@ def train_plan(
     from vitascope.train.world_plan import train as run_training
 
     try:
-        cfg = PlanTrainConfig(model=model, steps=steps, batch=batch, lr=lr, seed=seed, schedule=schedule, text_noise=text_noise, token_drop=token_drop)
+        cfg = PlanTrainConfig(model=model, steps=steps, batch=batch, lr=lr, seed=seed, schedule=schedule, text_noise=text_noise, token_drop=token_drop, canonical=canonical)
     except ValueError as e:
         _fail(str(e))
     _train_with_progress(run_training, run, cfg, steps, minutes)
     if export:
         console.print(f"exported {export_weights(run, export)}")
+
+
+@app.command("train-parse")
+def train_parse(
+    run: Annotated[Path, typer.Option(help="Run directory: checkpoints and logs; resumed if present.")] = Path("runs/world-parse"),
+    model: Annotated[str, typer.Option(help="Parser configuration: parse-s or parse-tiny.")] = "parse-s",
+    steps: Annotated[int, typer.Option(help="Total optimizer steps of the run.")] = 100_000,
+    batch: Annotated[int, typer.Option(help="Captions per step.")] = 128,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-4,
+    minutes: Annotated[Optional[float], typer.Option(help="Stop after this long (a part of a longer run; the cosine schedule spans it).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the data stream and initialisation.")] = 0,
+    text_noise: Annotated[float, typer.Option(help="Noise on training captions' token features, in spreads per dimension.")] = 0.5,
+    token_drop: Annotated[float, typer.Option(help="Share of training captions' tokens hidden.")] = 0.1,
+    export: Annotated[Optional[Path], typer.Option(help="Write the EMA weights here (safetensors) at the end.")] = None,
+) -> None:
+    """Train the prompt parser that rewrites a prompt into the world's training words; resumable."""
+    import torch
+
+    from vitascope.models import world_parse
+    from vitascope.train.world_parse import ParseTrainConfig
+    from vitascope.train.world_parse import train as run_training
+
+    try:
+        cfg = ParseTrainConfig(model=model, steps=steps, batch=batch, lr=lr, seed=seed, text_noise=text_noise, token_drop=token_drop)
+    except ValueError as e:
+        _fail(str(e))
+    _train_with_progress(run_training, run, cfg, steps, minutes)
+    if export:
+        ck = torch.load(run / "ckpt.pt", map_location="cpu", weights_only=False)
+        net = world_parse.WorldParser(world_parse.ParserConfig.from_dict(ck["config"]))
+        net.load_state_dict(ck["ema"])
+        world_parse.save(net, export, ck["step"])
+        console.print(f"exported {export}")
 
 
 def _checkpoint_step(path: Path) -> int:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from vitascope import media
-from vitascope.models import flow, text, world_ae, world_plan
+from vitascope.models import flow, text, world_ae, world_parse, world_plan
 from vitascope.models.base import Capabilities, GenerationRequest, GenerationResult, Progress
 from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
 from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, layout, vocode
@@ -27,6 +27,7 @@ WINDOW = 48  # frames per generated window (4 s)
 CONTEXT = 12  # frames carried into the next window (1 s)
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 PLANNER_FILE = "world-plan.safetensors"
+PARSER_FILE = "world-parse.safetensors"
 
 CAPABILITIES = Capabilities(
     text_to_video=True,
@@ -70,6 +71,7 @@ class WorldModel:
         planner: world_plan.WorldPlanner | None = None,
         plan_steps: int = 32,
         plan_guidance: float = 2.0,
+        parser: world_parse.WorldParser | None = None,
     ):
         """steps: sampling steps per window; guidance: classifier-free guidance scale, applied at
         flow times in guidance_interval [lo, hi) (elsewhere the prompt's estimate alone, one
@@ -79,7 +81,9 @@ class WorldModel:
         stays in float32. planner: for a layout-guided network (WorldNetConfig.layout), the
         layout planner (models/world_plan.py) that places a text-to-video clip's objects before
         the network draws them, with its own steps and guidance; without one the network draws
-        alone, as it does for image-to-video, remix, edit and extension."""
+        alone, as it does for image-to-video, remix, edit and extension. parser: the prompt parser
+        (models/world_parse.py) that rewrites each prompt into the world's training words before
+        the planner and the network read it; without one they read the prompt as given."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -100,6 +104,7 @@ class WorldModel:
         self.planner = planner.eval() if planner is not None else None
         self.plan_steps = plan_steps
         self.plan_guidance = plan_guidance
+        self.parser = parser.eval() if parser is not None else None
         # a latent model samples FrameAE latents: clips in and out go through the autoencoder
         self.ae = world_ae.load(net.cfg.autoencoder, WEIGHTS_DIR) if net.cfg.video_channels != 3 else None
 
@@ -118,6 +123,9 @@ class WorldModel:
         if cfg.layout and "planner" not in kw:  # a layout-guided network's planner lies beside it
             plan_path = Path(path).with_name(PLANNER_FILE)
             kw["planner"] = world_plan.load(plan_path) if plan_path.is_file() else None
+        if "parser" not in kw:  # so is the prompt parser the network was chosen with
+            parse_path = Path(path).with_name(PARSER_FILE)
+            kw["parser"] = world_parse.load(parse_path) if parse_path.is_file() else None
         return cls(name, net, **kw)
 
     @classmethod
@@ -167,7 +175,8 @@ class WorldModel:
         h, w = (H // world_ae.DOWN, W // world_ae.DOWN) if self.ae is not None else (H, W)  # the grid the network works on
         total = max(int(round(req.seconds * FPS)), 1)
         gen = torch.Generator().manual_seed(req.seed)
-        tokens, mask = text.encode([req.prompt])
+        prompt = self.parser.rewrite(req.prompt) if self.parser is not None else req.prompt
+        tokens, mask = text.encode([prompt])
         E = ENV_RATE // FPS
         frames = np.zeros((0, H, W, 3), np.uint8)
         env = np.zeros((0, N_BANDS), np.float32)
@@ -231,7 +240,7 @@ class WorldModel:
             env = np.concatenate([env, new_a.astype(np.float32)])
         frames, env = frames[:total], env[: total * E]
         wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
-        info = {"native_size": [W, H], "windows": len(windows), "planned": planned}
+        info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "prompt_read_as": prompt}
         return GenerationResult(frames=frames, fps=FPS, audio=wave, sample_rate=SAMPLE_RATE, info=info)
 
     def _layout(self, tokens, mask, plan: np.ndarray, ctx_n: int, n_new: int, aspect: float, H: int, W: int, gen: torch.Generator):

@@ -24,6 +24,7 @@ from vitascope.models.world import WEIGHTS_DIR, cpu_has_bf16
 from vitascope.models.world_ae import DOWN, FrameAE
 from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
 from vitascope.world import amp_to_feature, layout, simulate
+from vitascope.world.captions import describe
 
 # (height, width) at which the model is trained, with their shares of batches
 ASPECTS = ((64, 112), (112, 64), (64, 64))
@@ -61,6 +62,9 @@ class TrainConfig:
     # layout-guided models (WorldNetConfig.layout): share of training clips that show the network
     # their true layout (world/layout.py); the others give none, so the model also draws alone
     layout_share: float = 0.75
+    # share of captions in the one fixed phrasing the prompt parser rewrites prompts into
+    # (world/captions.py describe; models/world_parse.py), the rest as the simulator phrased them
+    canonical: float = 0.0
     workers: int = 0  # data worker processes (0: clips are made in the training loop, exactly reproducible)
     max_reuse: int = 1  # with workers: a batch trains again at new noise levels while the next is not ready, up to this many times
     schedule: str = "constant"  # or "cosine": down to min_lr over the run (its steps, or max_seconds when given)
@@ -85,6 +89,8 @@ class TrainConfig:
             raise ValueError(f"low_t, near_zero_t and uniform_t are shares of the training times: each at least 0, together at most 1. Got {shares}.")
         if min(self.image_share, self.extend_share) < 0 or self.image_share + self.extend_share > 1 + 1e-9:
             raise ValueError(f"image_share and extend_share are shares of the training clips: each at least 0, together at most 1. Got {(self.image_share, self.extend_share)}.")
+        if not 0 <= self.canonical <= 1:
+            raise ValueError(f"canonical must be in [0, 1]. Got {self.canonical}.")
         if not 0 <= self.layout_share <= 1:
             raise ValueError(f"layout_share must be in [0, 1]. Got {self.layout_share}.")
         if self.workers < 0 or self.max_reuse < 1:
@@ -134,7 +140,10 @@ def simulate_batch(cfg: TrainConfig, step: int) -> RawBatch:
         frames.append(s.frames)
         masks.append(s.masks)
         envs.append(s.audio_env)
-        caps.append("" if rng.random() < cfg.caption_dropout else s.caption)
+        if rng.random() < cfg.caption_dropout:
+            caps.append("")
+        else:  # (no draw when canonical is 0: runs without it keep their data stream)
+            caps.append(describe(s.scene) if cfg.canonical and rng.random() < cfg.canonical else s.caption)
         m = np.zeros(T, np.float32)
         r = rng.random()
         if r < cfg.image_share:  # image-to-video: the first frame is given

@@ -20,6 +20,7 @@ import torch
 from vitascope.models import text
 from vitascope.models.world_plan import Planner_configs, WorldPlanner
 from vitascope.world import caption, layout, sample_scene
+from vitascope.world.captions import describe
 
 from .world import ASPECT_P, ASPECTS, _decay, export_weights, save_checkpoint
 
@@ -48,12 +49,17 @@ class PlanTrainConfig:
     # share of caption tokens hidden, make the planner read a word's neighbourhood, not its token
     text_noise: float = 0.5
     token_drop: float = 0.1
+    # share of captions in the one fixed phrasing `describe` gives (what the prompt parser
+    # rewrites a prompt into, models/world_parse.py), the rest phrased freely in training words
+    canonical: float = 0.0
 
     def __post_init__(self):
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"schedule must be 'constant' or 'cosine'. Got {self.schedule!r}.")
         if self.model not in Planner_configs:
             raise ValueError(f"model must be one of {', '.join(Planner_configs)}. Got {self.model!r}.")
+        if not 0 <= self.canonical <= 1:
+            raise ValueError(f"canonical must be in [0, 1]. Got {self.canonical}.")
         if not 0 <= self.extend_share <= 1:
             raise ValueError(f"extend_share must be in [0, 1]. Got {self.extend_share}.")
         if self.frames % Planner_configs[self.model].chunk:
@@ -75,7 +81,12 @@ def make_batch(cfg: PlanTrainConfig, step: int):
         if rng.random() < cfg.extend_share:
             m[: int(rng.choice([4, 8, 12, 24]))] = 1
         ctx.append(m)
-        caps.append("" if rng.random() < cfg.caption_dropout else caption(scene, np.random.default_rng(seed + 7919), split="train"))
+        if rng.random() < cfg.caption_dropout:
+            caps.append("")
+        elif rng.random() < cfg.canonical:
+            caps.append(describe(scene))
+        else:
+            caps.append(caption(scene, np.random.default_rng(seed + 7919), split="train"))
     return torch.from_numpy(np.stack(feats)), torch.tensor(aspects, dtype=torch.float32), torch.from_numpy(np.stack(ctx)), caps
 
 

@@ -164,3 +164,27 @@ def caption(scene: Scene, rng: np.random.Generator, split: str = "train") -> str
     if rng.random() < 0.5:
         text = text[0].upper() + text[1:]
     return text
+
+
+def describe(scene: Scene) -> str:
+    """The scene in one fixed phrasing: the first training word of each value, the defaults
+    (small, still, clear, static) left unsaid as captions often leave them. A prompt rewritten
+    to this form (models/world_parse.py) asks the world model in the words it knows best."""
+    parts = []
+    for obj, n in _groups(scene.objects):
+        number = NUMBERS[n][0][0]
+        size = "" if obj.size == "small" else SIZE_WORDS[obj.size][0][0]
+        colour = COLOUR_WORDS[obj.colour][0][0]
+        singular, plural = SHAPE_WORDS[obj.shape][0][0]
+        if n == 1 and (size or colour)[:1] in "aeiou":
+            number = "an"
+        participle = "" if obj.motion == "still" else MOTION_WORDS[obj.motion][0][0][1]
+        if obj.motion == "bouncing" and obj.direction:
+            participle += DIRECTION_WORDS[obj.direction][0][0]
+        parts.append(" ".join(w for w in (number, size, colour, plural if n > 1 else singular, participle) if w))
+    subject = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1] if parts else ""
+    setting = [GROUND_WORDS[scene.ground][0][0], SKY_WORDS[scene.sky][0][0], WEATHER_WORDS[scene.weather][0][0]]
+    text = " ".join(w for w in [subject, *setting] if w)
+    if scene.camera != "static":
+        text += "; " + CAMERA_WORDS[scene.camera][0][0]
+    return text

@@ -1,0 +1,145 @@
+"""Training the prompt parser (models/world_parse.py): classify training captions into the
+scene they were written from.
+
+Captions cost no rendering, so a step is one batch through the frozen encoder and the parser.
+Held-out synonyms lie near their training words in the encoder's space, not on them: noise on
+the standardised token features and hidden tokens (as the planner's training adds) make the
+parser answer for a word's neighbourhood. Resumable: run_dir/ckpt.pt, log.jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vitascope.models import text
+from vitascope.models.world_parse import GROUP_ATTRS, SETTINGS, Parser_configs, WorldParser, targets
+from vitascope.world import caption, sample_scene
+
+from .world import ASPECT_P, ASPECTS, _decay, save_checkpoint
+
+__all__ = ["ParseTrainConfig", "accuracy", "loss_fn", "make_batch", "train"]
+
+
+@dataclass
+class ParseTrainConfig:
+    model: str = "parse-s"
+    steps: int = 100_000
+    batch: int = 128
+    lr: float = 5e-4
+    warmup: int = 100
+    ema: float = 0.998
+    seed: int = 0
+    save_every: int = 200
+    log_every: int = 10
+    schedule: str = "cosine"
+    min_lr: float = 0.1
+    text_noise: float = 0.5  # spreads per standardised dimension
+    token_drop: float = 0.1
+
+    def __post_init__(self):
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine'. Got {self.schedule!r}.")
+        if self.model not in Parser_configs:
+            raise ValueError(f"model must be one of {', '.join(Parser_configs)}. Got {self.model!r}.")
+
+
+def make_batch(cfg: ParseTrainConfig, step: int, split: str = "train") -> tuple[list[str], dict[str, torch.Tensor]]:
+    """Captions and their targets (settings (B,), group attributes (B, groups))."""
+    rng = np.random.default_rng([cfg.seed, step, 29])
+    caps, tgt = [], {k: [] for k in (*SETTINGS, *GROUP_ATTRS)}
+    for _ in range(cfg.batch):
+        h, w = ASPECTS[rng.choice(len(ASPECTS), p=ASPECT_P)]
+        seed = int(rng.integers(2**62))
+        scene = sample_scene(seed, aspect=w / h)
+        caps.append(caption(scene, np.random.default_rng(seed + 7919), split=split))
+        for k, v in targets(scene, Parser_configs[cfg.model].groups).items():
+            tgt[k].append(v[0] if k in SETTINGS else v)
+    return caps, {k: torch.tensor(v) for k, v in tgt.items()}
+
+
+def loss_fn(logits: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor]) -> torch.Tensor:
+    return sum(F.cross_entropy(logits[k].reshape(-1, logits[k].shape[-1]), tgt[k].reshape(-1), ignore_index=-100) for k in tgt)
+
+
+def accuracy(logits: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Share right per attribute (object attributes over present objects) and of whole prompts."""
+    out, whole = {}, torch.ones(tgt["sky"].shape[0], dtype=torch.bool)
+    for k, t in tgt.items():
+        pred = logits[k].argmax(-1)
+        valid = t != -100
+        ok = (pred == t) | ~valid
+        out[k] = float(ok[valid].float().mean()) if valid.any() else 1.0
+        whole &= ok.reshape(ok.shape[0], -1).all(1)
+    out["prompt"] = float(whole.float().mean())
+    return out
+
+
+def train(run_dir: str | Path, cfg: ParseTrainConfig, *, max_seconds: float | None = None, on_step: Callable[[int, dict], None] | None = None) -> dict:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    net = WorldParser(Parser_configs[cfg.model])
+    ema = WorldParser(Parser_configs[cfg.model])
+    ema.load_state_dict(net.state_dict())
+    ema.requires_grad_(False)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
+    step = 0
+    ckpt = run_dir / "ckpt.pt"
+    if ckpt.exists():
+        ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+        net.load_state_dict(ck["model"])
+        ema.load_state_dict(ck["ema"])
+        opt.load_state_dict(ck["opt"])
+        step = ck["step"]
+    else:  # the encoder's token statistics, from training captions
+        ema.fit_text_scale(*text.encode(make_batch(replace(cfg, batch=512, seed=cfg.seed + 1_000_003), 0)[0]))
+        net.load_state_dict(ema.state_dict())
+    (run_dir / "config.json").write_text(json.dumps({"train": asdict(cfg), "model": net.cfg.to_dict()}, indent=2))
+    log = open(run_dir / "log.jsonl", "a")
+    t_start, last, first = time.time(), {}, step
+    params = list(net.parameters())
+    while step < cfg.steps:
+        elapsed = time.time() - t_start
+        if max_seconds is not None and elapsed > max_seconds:
+            break
+        t0 = time.time()
+        caps, tgt = make_batch(cfg, step)
+        tokens, mask = text.encode(caps)
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        tokens = tokens + cfg.text_noise * net.text_std * torch.randn(tokens.shape, generator=gen)
+        hide = torch.rand(mask.shape, generator=gen) < cfg.token_drop
+        hide[:, 0] = False  # never all of a caption: the encoder's [CLS] stays
+        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * _decay(cfg, step, first, elapsed, max_seconds)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        logits = net(tokens, mask & ~hide)
+        loss = loss_fn(logits, tgt)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = float(torch.nn.utils.clip_grad_norm_(params, 1.0))
+        if not math.isfinite(gnorm):
+            raise FloatingPointError(f"gradient norm is {gnorm} at step {step + 1}; the weights are kept as of the last checkpoint")
+        opt.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(list(ema.parameters()), params, 1 - min(cfg.ema, (1 + step) / (10 + step)))
+        step += 1
+        last = {"step": step, "loss": loss.item(), "grad_norm": gnorm, "lr": lr, "sec": time.time() - t0, "train_prompt_acc": accuracy(logits, tgt)["prompt"]}
+        if step % cfg.log_every == 0:
+            log.write(json.dumps({**last, "time": time.time()}) + "\n")
+            log.flush()
+        if on_step:
+            on_step(step, last)
+        if step % cfg.save_every == 0:
+            save_checkpoint(ckpt, net, ema, opt, step)
+    save_checkpoint(ckpt, net, ema, opt, step)
+    log.close()
+    return last | {"step": step}
