@@ -141,7 +141,7 @@ def test_training_clips_carry_their_true_layout_or_none():
 
 
 def test_planner_trains_resumes_and_samples(tmp_path):
-    x, aspect, ctx, caps = make_batch(PlanTrainConfig(batch=6, extend_share=1.0), step=3)
+    x, aspect, ctx, caps, labels = make_batch(PlanTrainConfig(batch=6, extend_share=1.0), step=3)
     assert x.shape == (6, 48, layout.SLOTS, layout.FEATURES) and ctx[:, :4].eq(1).all() and len(caps) == 6
     cfg = PlanTrainConfig(model="plan-tiny", batch=4, save_every=2)
     run = tmp_path / "run"
@@ -203,3 +203,36 @@ def test_cli_trains_a_planner_and_a_layout_guided_model_that_load_together(tmp_p
     assert bad.returncode != 0 and "model must be one of" in bad.stdout + bad.stderr
     bad = cli(tmp_path, "train", "--model", "world-tiny-layout", "--layout-share", "2", check=False)
     assert bad.returncode != 0 and "layout_share" in bad.stdout + bad.stderr
+
+
+def test_planner_reads_slot_labels_and_starts_from_a_planner_without_them(tmp_path):
+    from vitascope.models import text, world_parse
+    from vitascope.world.scene import Scene, WorldObject
+
+    scene = Scene(camera="pan_right", objects=(WorldObject("pink", "box", "big", "bouncing", direction=-1), WorldObject("red", "ball", "small", "still")))
+    lab = world_plan.scene_labels(scene)
+    assert lab.shape == (layout.SLOTS, world_plan.LABELS)
+    assert lab[:2].sum(1).tolist() == [6.0, 6.0] and lab[2].sum() == 1  # present, colour, shape, size, motion, camera; an absent slot: camera only
+    assert lab[0, -2] == 1 and lab[2, -2] == 1  # pan_right (cameras: static, pan_left, pan_right, zoom_in), on every slot
+    cfg = PlanTrainConfig(model="plan-tiny", batch=2, save_every=1)
+    train(tmp_path / "a", PlanTrainConfig(**{**cfg.__dict__, "steps": 1}))
+    plain = export_weights(tmp_path / "a", tmp_path / "plain.safetensors")
+    labelled = PlanTrainConfig(**{**cfg.__dict__, "model": "plan-tiny-labels", "steps": 2, "init_from": str(plain)})
+    x, aspect, ctx, caps, labels = make_batch(labelled, step=0)
+    assert labels.shape == (2, layout.SLOTS, world_plan.LABELS)
+    assert all((labels[i].sum() == 0) == (caps[i] == "") for i in range(2))  # a dropped caption drops its labels
+    train(tmp_path / "b", labelled)
+    net = world_plan.load(export_weights(tmp_path / "b", tmp_path / "lab.safetensors"))
+    start = world_plan.load(plain)
+    assert torch.equal(net.text_mean, start.text_mean)  # the text statistics come with the weights started from
+    tokens, mask = text.encode(["a big pink box bouncing to the left"])
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    a = world_plan.sample(net, tokens, mask, text.encode([""]), 16 / 9, 8, steps=2, generator=g(), labels=lab)
+    b = world_plan.sample(net, tokens, mask, text.encode([""]), 16 / 9, 8, steps=2, generator=g(), labels=torch.zeros_like(lab))
+    assert a.shape == (8, layout.SLOTS, layout.FEATURES) and not torch.equal(a, b)  # the labels act
+    with pytest.raises(ValueError, match="lacks"):
+        train(tmp_path / "c", PlanTrainConfig(**{**cfg.__dict__, "steps": 1, "init_from": str(tmp_path / "lab.safetensors")}))
+    parser = world_parse.WorldParser(world_parse.Parser_configs["parse-tiny"])
+    m = WorldModel.random("t", "world-tiny-layout", steps=2, guidance=2.0, planner=net, plan_steps=2, parser=parser)
+    r = m.generate(GenerationRequest(prompt="a giant crimson cube hops", seconds=1, width=640, height=360, seed=1), lambda f: None)
+    assert r.info["planned"] and r.info["plan_prompt"] == parser.rewrite("a giant crimson cube hops")

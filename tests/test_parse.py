@@ -103,15 +103,24 @@ def test_parser_loss_and_accuracy_read_only_present_objects():
 
 
 def test_world_model_reads_the_prompt_as_the_parser_rewrites_it():
+    from vitascope.models import world_plan
+
     torch.manual_seed(0)
     parser = world_parse.WorldParser(world_parse.Parser_configs["parse-tiny"])
-    m = WorldModel.random("t", "world-tiny", steps=2, guidance=2.0, parser=parser)
+    planner = world_plan.WorldPlanner(world_plan.Planner_configs["plan-tiny"])
     req = GenerationRequest(prompt="a crimson sphere hops", seconds=1, width=640, height=360, seed=4)
+    read = parser.rewrite(req.prompt)
+    assert read != req.prompt
+    m = WorldModel.random("t", "world-tiny-layout", steps=2, guidance=2.0, planner=planner, plan_steps=2, parser=parser)
     r = m.generate(req, lambda f: None)
-    assert r.info["prompt_read_as"] == parser.rewrite("a crimson sphere hops") != req.prompt
-    plain = WorldModel.random("t", "world-tiny", steps=2, guidance=2.0)
-    assert plain.generate(req, lambda f: None).info["prompt_read_as"] == req.prompt
+    assert (r.info["plan_prompt"], r.info["network_prompt"]) == (read, req.prompt)  # the planner reads the rewrite, the network the user
     assert np.array_equal(r.frames, m.generate(req, lambda f: None).frames)
+    m.parse_for = "all"
+    assert m.generate(req, lambda f: None).info["network_prompt"] == read
+    plain = WorldModel.random("t", "world-tiny", steps=2, guidance=2.0, parser=parser)  # no planner: nothing reads the rewrite
+    assert plain.generate(req, lambda f: None).info["network_prompt"] == req.prompt
+    with pytest.raises(ValueError, match="parse_for"):
+        WorldModel.random("t", "world-tiny", parser=parser, parse_for="net")
 
 
 def test_shipped_parser_reads_held_out_prompts():

@@ -27,6 +27,7 @@ from vitascope.eval import VALIDATION_SEED_BASE, evaluate, table  # noqa: E402
 from vitascope.models import text, world_parse, world_plan  # noqa: E402
 from vitascope.models.world import FPS, WINDOW, native_size  # noqa: E402
 from vitascope.world import layout, render, sample_scene  # noqa: E402
+from vitascope.world.captions import describe  # noqa: E402
 from vitascope.world.render import draw_shape  # noqa: E402
 
 
@@ -62,8 +63,10 @@ def main() -> None:
             if net is None:
                 feat = layout.features(scene, 0.0, WINDOW, FPS, aspect=W / H)
             else:
-                tokens, mask = text.encode([parser.rewrite(prompt) if parser is not None else prompt])
-                feat = world_plan.sample(net, tokens, mask, null, W / H, WINDOW, steps=args.steps, guidance=args.guidance, generator=torch.Generator().manual_seed(seed)).numpy()
+                read = parser.parse([prompt])[0] if parser is not None else None
+                tokens, mask = text.encode([describe(read) if read is not None else prompt])
+                labels = world_plan.scene_labels(read) if read is not None and net.cfg.labels else None
+                feat = world_plan.sample(net, tokens, mask, null, W / H, WINDOW, steps=args.steps, guidance=args.guidance, generator=torch.Generator().manual_seed(seed), labels=labels).numpy()
             return draw_plan(feat, bg), FPS, np.zeros(int(seconds * 16000), np.float32), 16000
 
         rows[p] = evaluate(generate, n=args.n, seed_base=VALIDATION_SEED_BASE, split=args.words)

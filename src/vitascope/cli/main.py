@@ -303,7 +303,7 @@ def train_ae(
 @app.command("train-plan")
 def train_plan(
     run: Annotated[Path, typer.Option(help="Run directory: checkpoints and logs; resumed if present.")] = Path("runs/world-plan"),
-    model: Annotated[str, typer.Option(help="Planner configuration: plan-s or plan-tiny.")] = "plan-s",
+    model: Annotated[str, typer.Option(help="Planner configuration: plan-s, plan-s-labels (also reads the prompt parser's labels) or plan-tiny(-labels).")] = "plan-s",
     steps: Annotated[int, typer.Option(help="Total optimizer steps of the run.")] = 100_000,
     batch: Annotated[int, typer.Option(help="Layouts per step.")] = 64,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-4,
@@ -313,6 +313,7 @@ def train_plan(
     text_noise: Annotated[float, typer.Option(help="Noise on training captions' token features, in spreads per dimension.")] = 0.5,
     token_drop: Annotated[float, typer.Option(help="Share of training captions' tokens hidden.")] = 0.1,
     canonical: Annotated[float, typer.Option(help="Share of captions in the fixed phrasing the prompt parser rewrites prompts into.")] = 0.0,
+    init_from: Annotated[Optional[Path], typer.Option(help="Planner weights a new run starts from (layers they lack start new).")] = None,
     export: Annotated[Optional[Path], typer.Option(help="Write the EMA weights here (safetensors) at the end.")] = None,
 ) -> None:
     """Train the layout planner of the layout-guided world model (world-s-layout); resumable."""
@@ -320,7 +321,7 @@ def train_plan(
     from vitascope.train.world_plan import train as run_training
 
     try:
-        cfg = PlanTrainConfig(model=model, steps=steps, batch=batch, lr=lr, seed=seed, schedule=schedule, text_noise=text_noise, token_drop=token_drop, canonical=canonical)
+        cfg = PlanTrainConfig(model=model, steps=steps, batch=batch, lr=lr, seed=seed, schedule=schedule, text_noise=text_noise, token_drop=token_drop, canonical=canonical, init_from=str(init_from) if init_from else None)
     except ValueError as e:
         _fail(str(e))
     _train_with_progress(run_training, run, cfg, steps, minutes)

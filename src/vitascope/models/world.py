@@ -19,6 +19,7 @@ from vitascope.models import flow, text, world_ae, world_parse, world_plan
 from vitascope.models.base import Capabilities, GenerationRequest, GenerationResult, Progress
 from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
 from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, layout, vocode
+from vitascope.world.captions import describe
 from vitascope.world.sound import FLOOR
 from vitascope.world.sound import analyze
 
@@ -72,6 +73,7 @@ class WorldModel:
         plan_steps: int = 32,
         plan_guidance: float = 2.0,
         parser: world_parse.WorldParser | None = None,
+        parse_for: str = "plan",
     ):
         """steps: sampling steps per window; guidance: classifier-free guidance scale, applied at
         flow times in guidance_interval [lo, hi) (elsewhere the prompt's estimate alone, one
@@ -82,8 +84,9 @@ class WorldModel:
         layout planner (models/world_plan.py) that places a text-to-video clip's objects before
         the network draws them, with its own steps and guidance; without one the network draws
         alone, as it does for image-to-video, remix, edit and extension. parser: the prompt parser
-        (models/world_parse.py) that rewrites each prompt into the world's training words before
-        the planner and the network read it; without one they read the prompt as given."""
+        (models/world_parse.py) that rewrites each prompt into the world's training words; parse_for:
+        who reads the rewritten prompt, "plan" (the planner; the network reads the user's words)
+        or "all" (the planner and the network); without a parser both read the prompt as given."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -105,6 +108,9 @@ class WorldModel:
         self.plan_steps = plan_steps
         self.plan_guidance = plan_guidance
         self.parser = parser.eval() if parser is not None else None
+        if parse_for not in ("plan", "all"):
+            raise ValueError(f"parse_for must be 'plan' or 'all'. Got {parse_for!r}.")
+        self.parse_for = parse_for
         # a latent model samples FrameAE latents: clips in and out go through the autoencoder
         self.ae = world_ae.load(net.cfg.autoencoder, WEIGHTS_DIR) if net.cfg.video_channels != 3 else None
 
@@ -175,8 +181,16 @@ class WorldModel:
         h, w = (H // world_ae.DOWN, W // world_ae.DOWN) if self.ae is not None else (H, W)  # the grid the network works on
         total = max(int(round(req.seconds * FPS)), 1)
         gen = torch.Generator().manual_seed(req.seed)
-        prompt = self.parser.rewrite(req.prompt) if self.parser is not None else req.prompt
-        tokens, mask = text.encode([prompt])
+        # text-to-video with a planner: each window's objects are placed first (the layout of the
+        # frames carried over is kept), then drawn to that layout
+        planned = self.planner is not None and req.mode == "create" and req.image is None
+        read = self.parser.parse([req.prompt])[0] if self.parser is not None and (planned or self.parse_for == "all") and req.prompt.strip() else None
+        rewritten = describe(read) if read is not None else req.prompt
+        # a planner that reads labels gets the parser's reading of each object as labels too
+        labels = world_plan.scene_labels(read) if read is not None and planned and self.planner.cfg.labels else None
+        net_prompt = rewritten if self.parse_for == "all" else req.prompt
+        tokens, mask = text.encode([net_prompt])
+        plan_tokens, plan_mask = (tokens, mask) if rewritten == net_prompt else text.encode([rewritten])
         E = ENV_RATE // FPS
         frames = np.zeros((0, H, W, 3), np.uint8)
         env = np.zeros((0, N_BANDS), np.float32)
@@ -196,9 +210,6 @@ class WorldModel:
         elif req.mode in ("remix", "edit"):
             total = len(source_frames)
         windows = _plan(len(frames), total)
-        # text-to-video with a planner: each window's objects are placed first (the layout of the
-        # frames carried over is kept), then drawn to that layout
-        planned = self.planner is not None and req.mode == "create" and req.image is None
         plan = np.zeros((0, layout.SLOTS, layout.FEATURES), np.float32)
         for w_i, (start, n_new) in enumerate(windows):
             ctx_n = min(CONTEXT, len(frames)) if len(frames) else 0
@@ -211,7 +222,7 @@ class WorldModel:
                 ctx_m[0, 0, :ctx_n] = 1
             lay = None
             if planned:
-                lay, plan = self._layout(tokens, mask, plan, ctx_n, n_new, W / H, H, W, gen)
+                lay, plan = self._layout(plan_tokens, plan_mask, plan, ctx_n, n_new, W / H, H, W, gen, labels=labels)
             noise_v = torch.randn(1, C, WINDOW, h, w, generator=gen)
             noise_a = torch.randn(1, N_BANDS, WINDOW * E, generator=gen)
             t_start = 0.0
@@ -240,10 +251,10 @@ class WorldModel:
             env = np.concatenate([env, new_a.astype(np.float32)])
         frames, env = frames[:total], env[: total * E]
         wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
-        info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "prompt_read_as": prompt}
+        info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "network_prompt": net_prompt, "plan_prompt": rewritten if planned else None}
         return GenerationResult(frames=frames, fps=FPS, audio=wave, sample_rate=SAMPLE_RATE, info=info)
 
-    def _layout(self, tokens, mask, plan: np.ndarray, ctx_n: int, n_new: int, aspect: float, H: int, W: int, gen: torch.Generator):
+    def _layout(self, tokens, mask, plan: np.ndarray, ctx_n: int, n_new: int, aspect: float, H: int, W: int, gen: torch.Generator, labels=None):
         """The next window's layout from the planner, continuing the last ctx_n planned frames:
         its maps (1, LAYOUT_CHANNELS, WINDOW, H, W) for the network, and the plan grown by n_new frames."""
         ctx = torch.zeros(WINDOW, layout.SLOTS, layout.FEATURES)
@@ -251,7 +262,7 @@ class WorldModel:
         if ctx_n:
             ctx[:ctx_n] = torch.from_numpy(plan[-ctx_n:])
             ctx_m[:ctx_n] = 1
-        feat = world_plan.sample(self.planner, tokens, mask, self._null_prompt(), aspect, WINDOW, ctx=ctx, ctx_mask=ctx_m, steps=self.plan_steps, guidance=self.plan_guidance, generator=gen).numpy()
+        feat = world_plan.sample(self.planner, tokens, mask, self._null_prompt(), aspect, WINDOW, ctx=ctx, ctx_mask=ctx_m, steps=self.plan_steps, guidance=self.plan_guidance, generator=gen, labels=labels).numpy()
         maps = torch.from_numpy(layout.maps(feat, H, W))[None]
         return maps, np.concatenate([plan, feat[ctx_n : ctx_n + n_new]])
 

@@ -49,11 +49,6 @@ class ParserConfig:
     heads: int = 6
     text_dim: int = 384
     groups: int = SLOTS  # at most one group per object
-    # "pointer": each attribute's value is a linear read of the frozen encoder's features at the
-    # tokens an attention picks (the transformer decides where to look, not what a word means:
-    # a linear probe of those features names held-out words far better than trained layers over
-    # them do); "state": heads on the transformer's query states
-    read: str = "pointer"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,7 +61,6 @@ class ParserConfig:
 Parser_configs = {
     "parse-tiny": ParserConfig(dim=32, layers=1, heads=2),
     "parse-s": ParserConfig(),
-    "parse-s-state": ParserConfig(read="state"),
 }
 
 
@@ -107,8 +101,6 @@ def scene_from_logits(logits: dict[str, torch.Tensor], b: int, max_objects: int 
 class WorldParser(nn.Module):
     def __init__(self, cfg: ParserConfig):
         super().__init__()
-        if cfg.read not in ("pointer", "state"):
-            raise ValueError(f"read must be 'pointer' or 'state'. Got {cfg.read!r}.")
         self.cfg = cfg
         d = cfg.dim
         self.register_buffer("text_mean", torch.zeros(cfg.text_dim))
@@ -119,12 +111,14 @@ class WorldParser(nn.Module):
         self.layers = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
         self.present = nn.Linear(d, 2)
-        width = cfg.text_dim if cfg.read == "pointer" else d
-        self.setting_heads = nn.ModuleDict({k: nn.Linear(width, len(v)) for k, v in SETTINGS.items()})
-        self.group_heads = nn.ModuleDict({k: nn.Linear(width, len(GROUP_ATTRS[k])) for k in READ_ATTRS})
-        if cfg.read == "pointer":  # per attribute, a query from the state and keys of the tokens
-            self.point_q = nn.ModuleDict({k: nn.Linear(d, d) for k in (*SETTINGS, *READ_ATTRS)})
-            self.point_k = nn.Linear(d, d)
+        # each attribute's value is a linear read of the frozen encoder's (standardised) features
+        # at the tokens an attention per attribute picks: the transformer decides where to look,
+        # not what a word means. A linear probe of those features names held-out words far better
+        # than trained layers over them do (docs/models/world.md, session 9)
+        self.point_q = nn.ModuleDict({k: nn.Linear(d, d) for k in (*SETTINGS, *READ_ATTRS)})
+        self.point_k = nn.Linear(d, d)
+        self.setting_heads = nn.ModuleDict({k: nn.Linear(cfg.text_dim, len(v)) for k, v in SETTINGS.items()})
+        self.group_heads = nn.ModuleDict({k: nn.Linear(cfg.text_dim, len(GROUP_ATTRS[k])) for k in READ_ATTRS})
 
     @torch.no_grad()
     def fit_text_scale(self, tokens: torch.Tensor, mask: torch.Tensor) -> None:
@@ -153,16 +147,12 @@ class WorldParser(nn.Module):
         h = self.norm(self.layers(x, src_key_padding_mask=~keep))
         q, tok = h[:, :nq], h[:, nq:]
         ns = len(SETTINGS)
-        out = {"present": self.present(q[:, ns:])}
-        if self.cfg.read == "pointer":
-            keys = self.point_k(tok)
-            for i, (k, head) in enumerate(self.setting_heads.items()):
-                out[k] = head(self._point(k, q[:, i], keys, z, mask))
-            for k, head in self.group_heads.items():
-                out[k] = head(self._point(k, q[:, ns:], keys, z, mask))
-        else:
-            out.update({k: head(q[:, i]) for i, (k, head) in enumerate(self.setting_heads.items())})
-            out.update({k: head(q[:, ns:]) for k, head in self.group_heads.items()})
+        out = {"present": self.present(q[:, ns:])}  # how many groups: the prompt's structure
+        keys = self.point_k(tok)
+        for i, (k, head) in enumerate(self.setting_heads.items()):
+            out[k] = head(self._point(k, q[:, i], keys, z, mask))
+        for k, head in self.group_heads.items():
+            out[k] = head(self._point(k, q[:, ns:], keys, z, mask))
         return out
 
     @torch.no_grad()

@@ -24,11 +24,32 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vitascope.world.layout import FEATURES, SLOTS
+from vitascope.world.scene import CAMERAS, COLOURS, MOTIONS, SHAPES, SIZES, Scene
 
 from . import text
 from .world_net import timestep_embedding
 
 CHUNK = 4  # frames per token
+# per slot, what the prompt parser reads of its object (models/world_parse.py): present, colour,
+# shape, size, motion (with a bouncing object's direction), and the scene's camera, which moves
+# every object in the frame; one-hot, all zero for an absent slot's object part and for no labels
+_MOTION_LABELS = tuple(MOTIONS) + ("bouncing_left", "bouncing_right")
+LABELS = 1 + len(COLOURS) + len(SHAPES) + len(SIZES) + len(_MOTION_LABELS) + len(CAMERAS)
+
+
+def scene_labels(scene: Scene, slots: int = SLOTS) -> torch.Tensor:
+    """(slots, LABELS): the labels of a scene's objects, slot by slot in its objects' order."""
+    out = torch.zeros(slots, LABELS)
+    cam = LABELS - len(CAMERAS) + CAMERAS.index(scene.camera)
+    out[:, cam] = 1
+    for j, o in enumerate(scene.objects[:slots]):
+        motion = o.motion if not (o.motion == "bouncing" and o.direction) else ("bouncing_left" if o.direction < 0 else "bouncing_right")
+        at, hot = 1, [0]
+        for values, v in ((tuple(COLOURS), o.colour), (SHAPES, o.shape), (tuple(SIZES), o.size), (_MOTION_LABELS, motion)):
+            hot.append(at + values.index(v))
+            at += len(values)
+        out[j, hot] = 1
+    return out
 
 
 @dataclass(frozen=True)
@@ -41,6 +62,10 @@ class PlannerConfig:
     slots: int = SLOTS
     features: int = FEATURES
     chunk: int = CHUNK
+    # width of per-slot labels (LABELS) the planner also reads, 0: none. Text alone left a planner
+    # that moved a "sliding right" and a "sliding left" object the same way, whichever way its
+    # noise started (session 10): a label on the slot's own tokens says it where it acts
+    labels: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,6 +78,8 @@ class PlannerConfig:
 Planner_configs = {
     "plan-tiny": PlannerConfig(dim=32, layers=1, heads=2),
     "plan-s": PlannerConfig(),
+    "plan-tiny-labels": PlannerConfig(dim=32, layers=1, heads=2, labels=LABELS),
+    "plan-s-labels": PlannerConfig(labels=LABELS),
 }
 
 
@@ -112,6 +139,7 @@ class WorldPlanner(nn.Module):
         self.aspect = nn.Linear(2, d)
         self.time = nn.Linear(16, d)  # when in the window a chunk is
         self.slot = nn.Parameter(torch.randn(cfg.slots, d) * 0.5)  # which object's track a token is of
+        self.label = nn.Linear(cfg.labels, d) if cfg.labels else None
         self.blocks = nn.ModuleList(Block(d, cfg.heads) for _ in range(cfg.layers))
         self.out_norm = nn.LayerNorm(d, elementwise_affine=False)
         self.out = nn.Linear(d, cfg.features * k)
@@ -123,6 +151,8 @@ class WorldPlanner(nn.Module):
             nn.init.zeros_(b.mod.weight)
             nn.init.zeros_(b.xproj.weight)
         nn.init.zeros_(self.out.weight)
+        if self.label is not None:  # starts as the planner without labels
+            nn.init.zeros_(self.label.weight)
 
     @torch.no_grad()
     def fit_text_scale(self, tokens: torch.Tensor, mask: torch.Tensor) -> None:
@@ -137,9 +167,10 @@ class WorldPlanner(nn.Module):
         pooled = (x * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
         return self.text_norm(x), pooled
 
-    def forward(self, x, t, text_tokens, text_mask, aspect, ctx, ctx_mask):
+    def forward(self, x, t, text_tokens, text_mask, aspect, ctx, ctx_mask, labels=None):
         """Velocity for layouts x (B, T, SLOTS, FEATURES) at flow time t (B,); aspect (B,) width
-        over height; ctx: the same shape as x, known frames filled in; ctx_mask (B, T): 1 on them."""
+        over height; ctx: the same shape as x, known frames filled in; ctx_mask (B, T): 1 on them;
+        labels (B, SLOTS, LABELS) where the config reads them (None: all zero, no labels)."""
         B, T, S, Fe = x.shape
         k = self.cfg.chunk
         if T % k or S != self.cfg.slots or Fe != self.cfg.features:
@@ -152,6 +183,8 @@ class WorldPlanner(nn.Module):
         freqs = 2.0 ** torch.arange(8, device=x.device, dtype=torch.float32) * 0.25
         tf = torch.cat([torch.sin(pos[:, None] * freqs), torch.cos(pos[:, None] * freqs)], dim=-1)  # (T/k, 16)
         h = h + self.time(tf.to(h.dtype))[None, None] + self.slot[None, :, None].to(h.dtype)
+        if self.label is not None and labels is not None:
+            h = h + self.label(labels.to(h.dtype))[:, :, None]
         h = h.reshape(B, S * (T // k), -1)
         text, pooled = self.encode_text(text_tokens, text_mask)
         la = torch.log(aspect.float())[:, None]
@@ -176,10 +209,12 @@ def sample(
     steps: int = 32,
     guidance: float = 2.0,
     generator: torch.Generator | None = None,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One layout (frames, SLOTS, FEATURES) for a prompt (tokens, mask: (1, L, D), (1, L)), by
     Euler steps of the flow from noise, classifier-free guided against the empty prompt `null`.
-    ctx/ctx_mask: known frames (frames, SLOTS, FEATURES) and (frames,), kept as given."""
+    ctx/ctx_mask: known frames (frames, SLOTS, FEATURES) and (frames,), kept as given; labels:
+    (SLOTS, LABELS) for a planner that reads them, guided against no labels with the empty prompt."""
     S, Fe = net.cfg.slots, net.cfg.features
     ctx = torch.zeros(frames, S, Fe) if ctx is None else ctx
     ctx_mask = torch.zeros(frames) if ctx_mask is None else ctx_mask
@@ -189,9 +224,10 @@ def sample(
     x = torch.randn(1, frames, S, Fe, generator=generator)
     ts = torch.linspace(0, 1, steps + 1)
     keep = ctx_mask[None, :, None, None] > 0
+    lab = None if labels is None else torch.stack([labels, torch.zeros_like(labels)])
     for i in range(steps):
         t = ts[i]
-        v = net(torch.cat([x, x]), torch.full((2,), float(t)), toks, tmask, asp, c, cm)
+        v = net(torch.cat([x, x]), torch.full((2,), float(t)), toks, tmask, asp, c, cm, lab)
         v = v[1:] + guidance * (v[:1] - v[1:])
         x = x + (ts[i + 1] - t) * v
     x = torch.where(keep, ctx[None], x)
@@ -211,4 +247,4 @@ def load(path) -> WorldPlanner:
     return net.eval()
 
 
-__all__ = ["CHUNK", "PlannerConfig", "Planner_configs", "WorldPlanner", "load", "sample"]
+__all__ = ["CHUNK", "LABELS", "PlannerConfig", "Planner_configs", "WorldPlanner", "load", "sample", "scene_labels"]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from vitascope.models import text
-from vitascope.models.world_plan import Planner_configs, WorldPlanner
+from vitascope.models.world_plan import Planner_configs, WorldPlanner, scene_labels
 from vitascope.world import caption, layout, sample_scene
 from vitascope.world.captions import describe
 
@@ -52,6 +52,7 @@ class PlanTrainConfig:
     # share of captions in the one fixed phrasing `describe` gives (what the prompt parser
     # rewrites a prompt into, models/world_parse.py), the rest phrased freely in training words
     canonical: float = 0.0
+    init_from: str | None = None  # planner weights (safetensors) a new run starts from; layers they lack start as new
 
     def __post_init__(self):
         if self.schedule not in ("constant", "cosine"):
@@ -67,9 +68,10 @@ class PlanTrainConfig:
 
 
 def make_batch(cfg: PlanTrainConfig, step: int):
-    """Layouts (B, T, SLOTS, FEATURES), aspects (B,), known-frame masks (B, T) and captions."""
+    """Layouts (B, T, SLOTS, FEATURES), aspects (B,), known-frame masks (B, T), captions and the
+    scenes' slot labels (B, SLOTS, LABELS; zero where the caption is dropped)."""
     rng = np.random.default_rng([cfg.seed, step, 17])
-    feats, aspects, ctx, caps = [], [], [], []
+    feats, aspects, ctx, caps, labels = [], [], [], [], []
     for _ in range(cfg.batch):
         h, w = ASPECTS[rng.choice(len(ASPECTS), p=ASPECT_P)]
         seed = int(rng.integers(2**62))
@@ -81,13 +83,15 @@ def make_batch(cfg: PlanTrainConfig, step: int):
         if rng.random() < cfg.extend_share:
             m[: int(rng.choice([4, 8, 12, 24]))] = 1
         ctx.append(m)
+        labels.append(scene_labels(scene))
         if rng.random() < cfg.caption_dropout:
             caps.append("")
+            labels[-1] = torch.zeros_like(labels[-1])
         elif rng.random() < cfg.canonical:
             caps.append(describe(scene))
         else:
             caps.append(caption(scene, np.random.default_rng(seed + 7919), split="train"))
-    return torch.from_numpy(np.stack(feats)), torch.tensor(aspects, dtype=torch.float32), torch.from_numpy(np.stack(ctx)), caps
+    return torch.from_numpy(np.stack(feats)), torch.tensor(aspects, dtype=torch.float32), torch.from_numpy(np.stack(ctx)), caps, torch.stack(labels)
 
 
 def perturb_text(net: WorldPlanner, tokens: torch.Tensor, mask: torch.Tensor, noise: float, drop: float, gen: torch.Generator):
@@ -99,12 +103,12 @@ def perturb_text(net: WorldPlanner, tokens: torch.Tensor, mask: torch.Tensor, no
     return tokens, mask & ~hide
 
 
-def loss_fn(net: WorldPlanner, x: torch.Tensor, aspect, ctx_mask, tokens, token_mask, gen: torch.Generator) -> torch.Tensor:
+def loss_fn(net: WorldPlanner, x: torch.Tensor, aspect, ctx_mask, tokens, token_mask, gen: torch.Generator, labels=None) -> torch.Tensor:
     B = x.shape[0]
     t = torch.sigmoid(torch.randn(B, generator=gen) * 1.0)  # logit-normal times
     noise = torch.randn(x.shape, generator=gen)
     xt = t.view(B, 1, 1, 1) * x + (1 - t.view(B, 1, 1, 1)) * noise
-    v = net(xt, t, tokens, token_mask, aspect, x, ctx_mask)
+    v = net(xt, t, tokens, token_mask, aspect, x, ctx_mask, labels)
     free = (1 - ctx_mask)[:, :, None, None]
     return (free * (v - (x - noise)) ** 2).sum() / (free.sum() * x.shape[2] * x.shape[3]).clamp(min=1)
 
@@ -126,6 +130,13 @@ def train(run_dir: str | Path, cfg: PlanTrainConfig, *, max_seconds: float | Non
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
+    elif cfg.init_from:  # a trained planner's weights (and text statistics); new layers start as they are
+        from safetensors.torch import load_file
+
+        missing, unexpected = ema.load_state_dict({k: v.float() for k, v in load_file(cfg.init_from).items()}, strict=False)
+        if unexpected:
+            raise ValueError(f"init_from holds weights this planner lacks: {', '.join(unexpected)}")
+        net.load_state_dict(ema.state_dict())
     else:  # the encoder's token statistics, from training captions
         ema.fit_text_scale(*text.encode(make_batch(replace(cfg, batch=512, caption_dropout=0.0, seed=cfg.seed + 1_000_003), 0)[3]))
         net.load_state_dict(ema.state_dict())
@@ -139,14 +150,14 @@ def train(run_dir: str | Path, cfg: PlanTrainConfig, *, max_seconds: float | Non
         if max_seconds is not None and elapsed > max_seconds:
             break
         t0 = time.time()
-        x, aspect, ctx_mask, caps = make_batch(cfg, step)
+        x, aspect, ctx_mask, caps, labels = make_batch(cfg, step)
         tokens, token_mask = text.encode(caps)
         lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * _decay(cfg, step, first, elapsed, max_seconds)
         for g in opt.param_groups:
             g["lr"] = lr
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         tokens, token_mask = perturb_text(net, tokens, token_mask, cfg.text_noise, cfg.token_drop, gen)
-        loss = loss_fn(net, x, aspect, ctx_mask, tokens, token_mask, gen)
+        loss = loss_fn(net, x, aspect, ctx_mask, tokens, token_mask, gen, labels if net.cfg.labels else None)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = float(torch.nn.utils.clip_grad_norm_(params, 1.0))
