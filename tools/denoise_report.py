@@ -3,7 +3,7 @@ error (MSE, pixels in [-1, 1]) over the whole clip and on object pixels, beside 
 noisy input itself. A model whose error stays above the input's near t = 1 loses detail it was
 given; an object error that stays flat as t grows is a ceiling of the network's output path.
 
-    python tools/denoise_report.py src/vitascope/models/weights/world-s.safetensors
+    python tools/denoise_report.py src/vitascope/models/weights/world-sl.safetensors
 """
 
 from __future__ import annotations

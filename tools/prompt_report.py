@@ -3,7 +3,7 @@ the colour the model paints at pure noise (t = 0, where only the prompt says wha
 training phrasings and for the held-out ones the evaluation uses. A held-out phrase whose colour
 lands on another value's is a paraphrase the model does not generalise to.
 
-    python tools/prompt_report.py src/vitascope/models/weights/world-s.safetensors
+    python tools/prompt_report.py src/vitascope/models/weights/world-sl.safetensors
 """
 
 from __future__ import annotations

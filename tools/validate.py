@@ -2,7 +2,7 @@
 `vitascope eval` uses, but other scenes (seeds from VALIDATION_SEED_BASE), so that the eval set
 stays unseen by every choice made.
 
-    python tools/validate.py src/vitascope/models/weights/world-s.safetensors runs/x/ema.safetensors --n 36
+    python tools/validate.py src/vitascope/models/weights/world-sl.safetensors runs/x/ema.safetensors --n 36
 """
 
 from __future__ import annotations
