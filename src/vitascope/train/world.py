@@ -497,6 +497,41 @@ def save_checkpoint(path: Path, net, ema, opt, step: int, warm_start: int = 0) -
     os.replace(tmp, path)  # a crash mid-write never leaves a broken checkpoint
 
 
+def small_run(make: Callable[[], torch.nn.Module], lr: float):
+    """(net, ema, opt) for the planner's and the parser's runs: a network, its EMA copy (no
+    gradients) and AdamW."""
+    net, ema = make(), make()
+    ema.load_state_dict(net.state_dict())
+    ema.requires_grad_(False)
+    return net, ema, torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
+
+
+def resume(ckpt: Path, net, ema, opt) -> int | None:
+    """Load a run's checkpoint into net, ema and opt and return its step; None when there is none."""
+    if not ckpt.exists():
+        return None
+    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    net.load_state_dict(ck["model"])
+    ema.load_state_dict(ck["ema"])
+    opt.load_state_dict(ck["opt"])
+    return ck["step"]
+
+
+def optimizer_step(loss: torch.Tensor, net, ema, opt, step: int, ema_decay: float) -> float:
+    """Backward, clip the gradient to norm 1, step and update the EMA; returns the gradient norm.
+    A gradient that is not finite stops the run before the step, so the weights stay as checkpointed."""
+    params = list(net.parameters())
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    gnorm = float(torch.nn.utils.clip_grad_norm_(params, 1.0))
+    if not math.isfinite(gnorm):
+        raise FloatingPointError(f"gradient norm is {gnorm} at step {step + 1}; the weights are kept as of the last checkpoint")
+    opt.step()
+    with torch.no_grad():
+        torch._foreach_lerp_(list(ema.parameters()), params, 1 - min(ema_decay, (1 + step) / (10 + step)))
+    return gnorm
+
+
 def export_weights(run_dir: str | Path, out: str | Path, *, which: str = "ema", dtype: torch.dtype = torch.float16) -> Path:
     """A run's weights (`ema`: what ships; `model`: the raw weights a later run resumes from) as
     safetensors, with the model config and step in the metadata."""

@@ -10,7 +10,6 @@ parser answer for a word's neighbourhood. Resumable: run_dir/ckpt.pt, log.jsonl.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -24,7 +23,8 @@ from vitascope.models import text
 from vitascope.models.world_parse import GROUP_ATTRS, SETTINGS, Parser_configs, WorldParser, targets
 from vitascope.world import caption, sample_scene
 
-from .world import ASPECT_P, ASPECTS, _decay, save_checkpoint
+from .world import ASPECT_P, ASPECTS, _decay, optimizer_step, resume, save_checkpoint, small_run
+from .world_plan import perturb_text
 
 __all__ = ["ParseTrainConfig", "accuracy", "loss_fn", "make_batch", "train"]
 
@@ -87,26 +87,16 @@ def train(run_dir: str | Path, cfg: ParseTrainConfig, *, max_seconds: float | No
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    net = WorldParser(Parser_configs[cfg.model])
-    ema = WorldParser(Parser_configs[cfg.model])
-    ema.load_state_dict(net.state_dict())
-    ema.requires_grad_(False)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
-    step = 0
+    net, ema, opt = small_run(lambda: WorldParser(Parser_configs[cfg.model]), cfg.lr)
     ckpt = run_dir / "ckpt.pt"
-    if ckpt.exists():
-        ck = torch.load(ckpt, map_location="cpu", weights_only=False)
-        net.load_state_dict(ck["model"])
-        ema.load_state_dict(ck["ema"])
-        opt.load_state_dict(ck["opt"])
-        step = ck["step"]
-    else:  # the encoder's token statistics, from training captions
+    step = resume(ckpt, net, ema, opt)
+    if step is None:  # the encoder's token statistics, from training captions
+        step = 0
         ema.fit_text_scale(*text.encode(make_batch(replace(cfg, batch=512, seed=cfg.seed + 1_000_003), 0)[0]))
         net.load_state_dict(ema.state_dict())
     (run_dir / "config.json").write_text(json.dumps({"train": asdict(cfg), "model": net.cfg.to_dict()}, indent=2))
     log = open(run_dir / "log.jsonl", "a")
     t_start, last, first = time.time(), {}, step
-    params = list(net.parameters())
     while step < cfg.steps:
         elapsed = time.time() - t_start
         if max_seconds is not None and elapsed > max_seconds:
@@ -115,22 +105,13 @@ def train(run_dir: str | Path, cfg: ParseTrainConfig, *, max_seconds: float | No
         caps, tgt = make_batch(cfg, step)
         tokens, mask = text.encode(caps)
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        tokens = tokens + cfg.text_noise * net.text_std * torch.randn(tokens.shape, generator=gen)
-        hide = torch.rand(mask.shape, generator=gen) < cfg.token_drop
-        hide[:, 0] = False  # never all of a caption: the encoder's [CLS] stays
+        tokens, mask = perturb_text(net, tokens, mask, cfg.text_noise, cfg.token_drop, gen)
         lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * _decay(cfg, step, first, elapsed, max_seconds)
         for g in opt.param_groups:
             g["lr"] = lr
-        logits = net(tokens, mask & ~hide)
+        logits = net(tokens, mask)
         loss = loss_fn(logits, tgt)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = float(torch.nn.utils.clip_grad_norm_(params, 1.0))
-        if not math.isfinite(gnorm):
-            raise FloatingPointError(f"gradient norm is {gnorm} at step {step + 1}; the weights are kept as of the last checkpoint")
-        opt.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(list(ema.parameters()), params, 1 - min(cfg.ema, (1 + step) / (10 + step)))
+        gnorm = optimizer_step(loss, net, ema, opt, step, cfg.ema)
         step += 1
         last = {"step": step, "loss": loss.item(), "grad_norm": gnorm, "lr": lr, "sec": time.time() - t0, "train_prompt_acc": accuracy(logits, tgt)["prompt"]}
         if step % cfg.log_every == 0:

@@ -8,7 +8,6 @@ training: run_dir/ckpt.pt every `save_every` steps, a line per `log_every` steps
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -22,7 +21,7 @@ from vitascope.models.world_plan import Planner_configs, WorldPlanner, scene_lab
 from vitascope.world import caption, layout, sample_scene
 from vitascope.world.captions import describe
 
-from .world import ASPECT_P, ASPECTS, _decay, export_weights, save_checkpoint
+from .world import ASPECT_P, ASPECTS, _decay, export_weights, optimizer_step, resume, save_checkpoint, small_run
 
 __all__ = ["PlanTrainConfig", "export_weights", "loss_fn", "make_batch", "train"]
 
@@ -94,7 +93,7 @@ def make_batch(cfg: PlanTrainConfig, step: int):
     return torch.from_numpy(np.stack(feats)), torch.tensor(aspects, dtype=torch.float32), torch.from_numpy(np.stack(ctx)), caps, torch.stack(labels)
 
 
-def perturb_text(net: WorldPlanner, tokens: torch.Tensor, mask: torch.Tensor, noise: float, drop: float, gen: torch.Generator):
+def perturb_text(net, tokens: torch.Tensor, mask: torch.Tensor, noise: float, drop: float, gen: torch.Generator):
     """Training captions' token features with noise on the planner's standardised scale and some
     tokens hidden (never all of a caption's: its first, the encoder's [CLS], stays)."""
     tokens = tokens + noise * net.text_std * torch.randn(tokens.shape, generator=gen)
@@ -117,34 +116,24 @@ def train(run_dir: str | Path, cfg: PlanTrainConfig, *, max_seconds: float | Non
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    net = WorldPlanner(Planner_configs[cfg.model])
-    ema = WorldPlanner(Planner_configs[cfg.model])
-    ema.load_state_dict(net.state_dict())
-    ema.requires_grad_(False)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
-    step = 0
+    net, ema, opt = small_run(lambda: WorldPlanner(Planner_configs[cfg.model]), cfg.lr)
     ckpt = run_dir / "ckpt.pt"
-    if ckpt.exists():
-        ck = torch.load(ckpt, map_location="cpu", weights_only=False)
-        net.load_state_dict(ck["model"])
-        ema.load_state_dict(ck["ema"])
-        opt.load_state_dict(ck["opt"])
-        step = ck["step"]
-    elif cfg.init_from:  # a trained planner's weights (and text statistics); new layers start as they are
-        from safetensors.torch import load_file
+    step = resume(ckpt, net, ema, opt)
+    if step is None:
+        step = 0
+        if cfg.init_from:  # a trained planner's weights (and text statistics); new layers start as they are
+            from safetensors.torch import load_file
 
-        missing, unexpected = ema.load_state_dict({k: v.float() for k, v in load_file(cfg.init_from).items()}, strict=False)
-        if unexpected:
-            raise ValueError(f"init_from holds weights this planner lacks: {', '.join(unexpected)}")
-        net.load_state_dict(ema.state_dict())
-    else:  # the encoder's token statistics, from training captions
-        ema.fit_text_scale(*text.encode(make_batch(replace(cfg, batch=512, caption_dropout=0.0, seed=cfg.seed + 1_000_003), 0)[3]))
+            missing, unexpected = ema.load_state_dict({k: v.float() for k, v in load_file(cfg.init_from).items()}, strict=False)
+            if unexpected:
+                raise ValueError(f"init_from holds weights this planner lacks: {', '.join(unexpected)}")
+        else:  # the encoder's token statistics, from training captions
+            ema.fit_text_scale(*text.encode(make_batch(replace(cfg, batch=512, caption_dropout=0.0, seed=cfg.seed + 1_000_003), 0)[3]))
         net.load_state_dict(ema.state_dict())
     (run_dir / "config.json").write_text(json.dumps({"train": asdict(cfg), "model": net.cfg.to_dict()}, indent=2))
     log = open(run_dir / "log.jsonl", "a")
     t_start, last = time.time(), {}
     first = step
-    params = list(net.parameters())
     while step < cfg.steps:
         elapsed = time.time() - t_start
         if max_seconds is not None and elapsed > max_seconds:
@@ -158,14 +147,7 @@ def train(run_dir: str | Path, cfg: PlanTrainConfig, *, max_seconds: float | Non
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         tokens, token_mask = perturb_text(net, tokens, token_mask, cfg.text_noise, cfg.token_drop, gen)
         loss = loss_fn(net, x, aspect, ctx_mask, tokens, token_mask, gen, labels if net.cfg.labels else None)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = float(torch.nn.utils.clip_grad_norm_(params, 1.0))
-        if not math.isfinite(gnorm):
-            raise FloatingPointError(f"gradient norm is {gnorm} at step {step + 1}; the weights are kept as of the last checkpoint")
-        opt.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(list(ema.parameters()), params, 1 - min(cfg.ema, (1 + step) / (10 + step)))
+        gnorm = optimizer_step(loss, net, ema, opt, step, cfg.ema)
         step += 1
         last = {"step": step, "loss": loss.item(), "grad_norm": gnorm, "lr": lr, "sec": time.time() - t0}
         if step % cfg.log_every == 0:
