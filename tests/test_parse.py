@@ -11,6 +11,7 @@ import torch
 from vitascope.models import world_parse
 from vitascope.models.base import GenerationRequest
 from vitascope.models.world import WorldModel
+from vitascope.train.world import export_weights
 from vitascope.train.world_parse import ParseTrainConfig, accuracy, loss_fn, make_batch, train
 from vitascope.world import sample_scene
 from vitascope.world.captions import (
@@ -79,11 +80,7 @@ def test_parser_trains_resumes_and_rewrites(tmp_path):
     b = torch.load(whole / "ckpt.pt", weights_only=False)["model"]
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)  # resuming is the same run
     assert [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
-    ck = torch.load(run / "ckpt.pt", weights_only=False)
-    net = world_parse.WorldParser(world_parse.ParserConfig.from_dict(ck["config"]))
-    net.load_state_dict(ck["ema"])
-    world_parse.save(net, tmp_path / "p.safetensors", ck["step"])
-    net = world_parse.load(tmp_path / "p.safetensors")
+    net = world_parse.load(export_weights(run, tmp_path / "p.safetensors"))
     scene = net.parse(["two crimson spheres hop on the beach"])[0]
     assert 1 <= len(scene.objects) <= 3  # an untrained parser still reads some scene, in the world's terms
     assert net.rewrite("") == "" and net.rewrite("zxq blorp") == describe(net.parse(["zxq blorp"])[0])

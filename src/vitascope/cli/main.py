@@ -343,9 +343,7 @@ def train_parse(
     export: Annotated[Optional[Path], typer.Option(help="Write the EMA weights here (safetensors) at the end.")] = None,
 ) -> None:
     """Train the prompt parser that rewrites a prompt into the world's training words; resumable."""
-    import torch
-
-    from vitascope.models import world_parse
+    from vitascope.train.world import export_weights
     from vitascope.train.world_parse import ParseTrainConfig
     from vitascope.train.world_parse import train as run_training
 
@@ -355,11 +353,7 @@ def train_parse(
         _fail(str(e))
     _train_with_progress(run_training, run, cfg, steps, minutes)
     if export:
-        ck = torch.load(run / "ckpt.pt", map_location="cpu", weights_only=False)
-        net = world_parse.WorldParser(world_parse.ParserConfig.from_dict(ck["config"]))
-        net.load_state_dict(ck["ema"])
-        world_parse.save(net, export, ck["step"])
-        console.print(f"exported {export}")
+        console.print(f"exported {export_weights(run, export)}")
 
 
 def _checkpoint_step(path: Path) -> int:

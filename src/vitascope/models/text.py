@@ -106,6 +106,16 @@ def encode(texts: list[str], device: torch.device | str | None = None) -> tuple[
     return out.float(), batch["attention_mask"].bool()
 
 
+@torch.no_grad()
+def fit_scale(net: torch.nn.Module, tokens: torch.Tensor, mask: torch.Tensor) -> None:
+    """Set a network's `text_mean` and `text_std` buffers to the per-dimension mean and spread
+    (at least 1e-3) of the real tokens of encoded captions: how the planner and the parser
+    standardise the encoder's features."""
+    valid = tokens[mask]  # (N, text_dim)
+    net.text_mean.copy_(valid.mean(0))
+    net.text_std.copy_(valid.std(0).clamp(min=1e-3))
+
+
 def pair(first: tuple[torch.Tensor, torch.Tensor], second: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Two encoded prompts, (tokens (1, L, D), mask (1, L)) each, as one batch of two padded to one
     length: a prompt and the empty prompt, for classifier-free guidance in a single network call."""

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
-from vitascope.world.captions import describe
+from vitascope.world.captions import _groups, describe
 from vitascope.world.layout import SLOTS
 from vitascope.world.scene import CAMERAS, COLOURS, GROUNDS, MOTIONS, SHAPES, SIZES, SKIES, WEATHERS, Scene, WorldObject
 
@@ -73,8 +73,6 @@ def motion_class(obj: WorldObject) -> str:
 def targets(scene: Scene, groups: int = SLOTS) -> dict[str, list[int]]:
     """Class indices of what the scene's captions say: settings, then per group of identical
     objects in the order captions name them (absent groups: present=0, -100 elsewhere, ignored)."""
-    from vitascope.world.captions import _groups
-
     found = _groups(scene.objects)[:groups]
     out = {k: [SETTINGS[k].index(getattr(scene, k))] for k in SETTINGS}
     out["present"] = [int(i < len(found)) for i in range(groups)]
@@ -122,9 +120,8 @@ class WorldParser(nn.Module):
 
     @torch.no_grad()
     def fit_text_scale(self, tokens: torch.Tensor, mask: torch.Tensor) -> None:
-        valid = tokens[mask]
-        self.text_mean.copy_(valid.mean(0))
-        self.text_std.copy_(valid.std(0).clamp(min=1e-3))
+        """Set the per-dimension mean and spread of token features from encoded captions."""
+        text.fit_scale(self, tokens, mask)
 
     def _point(self, k: str, state: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Attention-weighted frozen features (B, ..., text_dim) for attribute k's queries."""
@@ -170,13 +167,6 @@ class WorldParser(nn.Module):
         return describe(self.parse([prompt])[0])
 
 
-def save(net: WorldParser, path, step: int = 0) -> None:
-    from safetensors.torch import save_file
-
-    tensors = {k: v.to(torch.float16).contiguous() for k, v in net.state_dict().items()}
-    save_file(tensors, str(path), metadata={"config": json.dumps(net.cfg.to_dict()), "step": str(step)})
-
-
 def load(path) -> WorldParser:
     from safetensors import safe_open
     from safetensors.torch import load_file
@@ -188,4 +178,4 @@ def load(path) -> WorldParser:
     return net.eval()
 
 
-__all__ = ["GROUP_ATTRS", "MOTION_CLASSES", "ParserConfig", "Parser_configs", "READ_ATTRS", "SETTINGS", "WorldParser", "load", "motion_class", "save", "scene_from_logits", "targets"]
+__all__ = ["GROUP_ATTRS", "MOTION_CLASSES", "ParserConfig", "Parser_configs", "READ_ATTRS", "SETTINGS", "WorldParser", "load", "motion_class", "scene_from_logits", "targets"]

@@ -24,17 +24,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vitascope.world.layout import FEATURES, SLOTS
-from vitascope.world.scene import CAMERAS, COLOURS, MOTIONS, SHAPES, SIZES, Scene
+from vitascope.world.scene import CAMERAS, COLOURS, SHAPES, SIZES, Scene
 
 from . import text
+from .world_parse import MOTION_CLASSES, motion_class
 from .world_net import timestep_embedding
 
 CHUNK = 4  # frames per token
 # per slot, what the prompt parser reads of its object (models/world_parse.py): present, colour,
 # shape, size, motion (with a bouncing object's direction), and the scene's camera, which moves
 # every object in the frame; one-hot, all zero for an absent slot's object part and for no labels
-_MOTION_LABELS = tuple(MOTIONS) + ("bouncing_left", "bouncing_right")
-LABELS = 1 + len(COLOURS) + len(SHAPES) + len(SIZES) + len(_MOTION_LABELS) + len(CAMERAS)
+LABELS = 1 + len(COLOURS) + len(SHAPES) + len(SIZES) + len(MOTION_CLASSES) + len(CAMERAS)
 
 
 def scene_labels(scene: Scene, slots: int = SLOTS) -> torch.Tensor:
@@ -43,9 +43,8 @@ def scene_labels(scene: Scene, slots: int = SLOTS) -> torch.Tensor:
     cam = LABELS - len(CAMERAS) + CAMERAS.index(scene.camera)
     out[:, cam] = 1
     for j, o in enumerate(scene.objects[:slots]):
-        motion = o.motion if not (o.motion == "bouncing" and o.direction) else ("bouncing_left" if o.direction < 0 else "bouncing_right")
         at, hot = 1, [0]
-        for values, v in ((tuple(COLOURS), o.colour), (SHAPES, o.shape), (tuple(SIZES), o.size), (_MOTION_LABELS, motion)):
+        for values, v in ((tuple(COLOURS), o.colour), (SHAPES, o.shape), (tuple(SIZES), o.size), (MOTION_CLASSES, motion_class(o))):
             hot.append(at + values.index(v))
             at += len(values)
         out[j, hot] = 1
@@ -157,9 +156,7 @@ class WorldPlanner(nn.Module):
     @torch.no_grad()
     def fit_text_scale(self, tokens: torch.Tensor, mask: torch.Tensor) -> None:
         """Set the per-dimension mean and spread of token features from encoded captions."""
-        valid = tokens[mask]  # (N, text_dim)
-        self.text_mean.copy_(valid.mean(0))
-        self.text_std.copy_(valid.std(0).clamp(min=1e-3))
+        text.fit_scale(self, tokens, mask)
 
     def encode_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         tokens = (tokens - self.text_mean.to(tokens.dtype)) / self.text_std.to(tokens.dtype)
