@@ -236,3 +236,70 @@ def test_planner_reads_slot_labels_and_starts_from_a_planner_without_them(tmp_pa
     m = WorldModel.random("t", "world-tiny-layout", steps=2, guidance=2.0, planner=net, plan_steps=2, parser=parser)
     r = m.generate(GenerationRequest(prompt="a giant crimson cube hops", seconds=1, width=640, height=360, seed=1), lambda f: None)
     assert r.info["planned"] and r.info["plan_prompt"] == parser.rewrite("a giant crimson cube hops")
+
+
+def test_layout_contacts_are_the_simulators_ground_contacts():
+    from vitascope.world.scene import contacts
+
+    found = missed = extra = 0
+    for seed in range(60):
+        scene = sample_scene(seed, aspect=16 / 9)
+        for start in (0.0, 5.3):
+            got = layout.contact_frames(layout.features(scene, start, 48, 12.0))
+            true = [((tc - start) * 12, j) for j, o in enumerate(scene.objects) for tc, _ in contacts(o, start + 4) if start + 1 / 12 <= tc < start + 47 / 12]
+            near = lambda i, j, pairs: any(jj == j and abs(i - f) <= 1 for f, jj in pairs)  # noqa: E731
+            hits = sum(near(f, j, [(i, jj) for i, jj, _ in got]) for f, j in true)
+            found, missed = found + hits, missed + len(true) - hits
+            extra += sum(not near(i, j, true) for i, j, _ in got)
+    assert found > 50 and missed <= 0.1 * found and extra <= 0.05 * found
+    feat = layout.features(sample_scene(1), 0.0, 48, 12.0)  # a bouncing ball
+    cue = layout.cues(feat, 4)
+    assert cue.shape == (layout.CUE_CHANNELS, 192) and cue.min() >= 0 and cue.max() <= 1
+    assert 0 < np.count_nonzero(cue) <= len(layout.contact_frames(feat))
+    still = feat.copy()
+    still[:, :, 1 + len(COLOURS) + 3 + 2] = 0  # every object at one height: nothing touches down
+    assert not layout.cues(still, 4).any()
+
+
+def test_network_with_sound_cues_starts_from_one_without_them_and_hears_them():
+    torch.manual_seed(0)
+    plain = WorldNet(WorldNet_configs["world-tiny-layout-detail"])
+    with torch.no_grad():
+        for p in plain.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    cued = WorldNet(WorldNet_configs["world-tiny-layout-cues"])
+    load_weights(cued, plain.state_dict())  # the cues' input weights start at zero
+    g = torch.Generator().manual_seed(1)
+    B, T, H, W = 1, 16, 32, 48
+    args = (torch.randn(B, 3, T, H, W, generator=g), torch.randn(B, 16, T * 4, generator=g), torch.full((B,), 0.7), torch.randn(B, 5, 384, generator=g), torch.ones(B, 5, dtype=torch.bool))
+    ctx = (torch.zeros(B, 3, T, H, W), torch.zeros(B, 16, T * 4), torch.zeros(B, 1, T))
+    cue = torch.zeros(B, layout.CUE_CHANNELS, T * 4)
+    cue[0, 1, 20] = 1.0
+    a = plain.eval()(*args, *ctx)
+    b = cued.eval()(*args, *ctx, cues=cue)
+    assert torch.allclose(a[1], b[1], atol=1e-5) and torch.allclose(a[0], b[0], atol=1e-5)
+    with torch.no_grad():
+        cued.a_in.weight.normal_(0, 0.05)
+    c = cued(*args, *ctx, cues=cue)
+    assert not torch.allclose(b[1], c[1], atol=1e-4)  # once trained, the cues reach the sound
+    with pytest.raises(ValueError, match="cues must have shape"):
+        cued(*args, *ctx, cues=cue[:, :1])
+    with pytest.raises(ValueError, match="takes no sound cues"):
+        plain(*args, *ctx, cues=cue)
+    raw = simulate_batch(TrainConfig(model="world-tiny-layout-cues", batch=3, scale=4, layout_share=1.0), step=2)
+    assert raw.cues.shape == (3, layout.CUE_CHANNELS, raw.audio.shape[2]) and raw.cues.min() >= 0
+    assert simulate_batch(TrainConfig(model="world-tiny-layout", batch=1, scale=4), step=0).cues is None
+    planner = world_plan.WorldPlanner(world_plan.Planner_configs["plan-tiny"])
+    m = WorldModel.random("t", "world-tiny-layout-cues", steps=2, guidance=2.0, planner=planner, plan_steps=2)
+    maps, cues = m.layout_inputs(layout.features(sample_scene(1), 0.0, 48, 12.0), 64, 112)
+    assert maps.shape == (1, layout.LAYOUT_CHANNELS, 48, 64, 112) and cues.shape == (1, layout.CUE_CHANNELS, 192) and cues.any()
+    r = m.generate(GenerationRequest(prompt="a big ball bouncing", seconds=1, width=640, height=360, seed=1), lambda f: None)
+    assert r.info["planned"] and r.frames.shape == (12, 64, 112, 3) and len(r.audio) == 16000
+
+
+def test_planner_trains_on_labels_alone():
+    cfg = PlanTrainConfig(model="plan-tiny-labels", batch=32, label_only=1.0, caption_dropout=0.0)
+    _, _, _, caps, labels = make_batch(cfg, step=0)
+    assert all(c == "" for c in caps) and (labels.sum(dim=(1, 2)) > 0).all()  # no words, every label kept
+    with pytest.raises(ValueError, match="label_only needs a planner that reads labels"):
+        PlanTrainConfig(model="plan-tiny", label_only=0.5)

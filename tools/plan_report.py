@@ -25,9 +25,8 @@ import torch  # noqa: E402
 
 from vitascope.eval import VALIDATION_SEED_BASE, evaluate, table  # noqa: E402
 from vitascope.models import text, world_parse, world_plan  # noqa: E402
-from vitascope.models.world import FPS, WINDOW, native_size  # noqa: E402
+from vitascope.models.world import FPS, WINDOW, native_size, plan_inputs  # noqa: E402
 from vitascope.world import layout, render, sample_scene  # noqa: E402
-from vitascope.world.captions import describe  # noqa: E402
 from vitascope.world.render import draw_shape  # noqa: E402
 
 
@@ -48,6 +47,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=32)
     ap.add_argument("--words", choices=("heldout", "train"), default="heldout")
     ap.add_argument("--parser", default=None, help="prompt parser weights: the planner reads each prompt as the parser rewrites it")
+    ap.add_argument("--labels-only", action="store_true", help="with --parser, a planner with labels reads the parser's labels alone, not its rewritten prompt")
     args = ap.parse_args()
     parser = world_parse.load(args.parser) if args.parser else None
     null = text.encode([""])
@@ -64,13 +64,13 @@ def main() -> None:
                 feat = layout.features(scene, 0.0, WINDOW, FPS, aspect=W / H)
             else:
                 read = parser.parse([prompt])[0] if parser is not None else None
-                tokens, mask = text.encode([describe(read) if read is not None else prompt])
-                labels = world_plan.scene_labels(read) if read is not None and net.cfg.labels else None
+                plan_prompt, labels = plan_inputs(net, read, prompt, words=not args.labels_only)
+                tokens, mask = text.encode([plan_prompt])
                 feat = world_plan.sample(net, tokens, mask, null, W / H, WINDOW, steps=args.steps, guidance=args.guidance, generator=torch.Generator().manual_seed(seed), labels=labels).numpy()
             return draw_plan(feat, bg), FPS, np.zeros(int(seconds * 16000), np.float32), 16000
 
         rows[p] = evaluate(generate, n=args.n, seed_base=VALIDATION_SEED_BASE, split=args.words)
-        print(f"{p} (guidance {args.guidance}, {args.steps} steps, {args.words} words{', parser ' + args.parser if parser else ''}): objects {100 * np.mean([rows[p].accuracy(a) for a in ('count', 'colour', 'shape', 'size', 'motion')]):.1f}% ({time.time() - t0:.0f} s)", flush=True)
+        print(f"{p} (guidance {args.guidance}, {args.steps} steps, {args.words} words{', parser ' + args.parser if parser else ''}{', labels only' if args.labels_only else ''}): objects {100 * np.mean([rows[p].accuracy(a) for a in ('count', 'colour', 'shape', 'size', 'motion')]):.1f}% ({time.time() - t0:.0f} s)", flush=True)
     print(table({p if p == "true" else Path(p).parent.name + "/" + Path(p).name: s for p, s in rows.items()}))
 
 

@@ -40,7 +40,6 @@ def oracle_layout_calls(model):
     true layout of the scene the prompt describes instead of the planner's: how well the network
     draws what a layout places, apart from planning it."""
     import numpy as np
-    import torch
 
     from vitascope.models import world as world_mod
     from vitascope.models.base import GenerationRequest
@@ -51,7 +50,7 @@ def oracle_layout_calls(model):
     def true_layout(tokens, mask, plan, ctx_n, n_new, aspect, H, W, gen, labels=None):
         start = (len(plan) - ctx_n) / world_mod.FPS
         feat = layout.features(scene["s"], start, world_mod.WINDOW, world_mod.FPS, aspect=aspect)
-        return torch.from_numpy(layout.maps(feat, H, W))[None], np.concatenate([plan, feat[ctx_n : ctx_n + n_new]])
+        return (*model.layout_inputs(feat, H, W), np.concatenate([plan, feat[ctx_n : ctx_n + n_new]]))
 
     model._layout = true_layout
     model.planner = model.planner or object()  # any planner: the true layout replaces what it would plan
@@ -79,6 +78,7 @@ def main() -> None:
     ap.add_argument("--layout", choices=("plan", "true", "none"), default="plan", help="layout-guided models: the planner's layout (what generate does), the scene's true layout, or none")
     ap.add_argument("--planner", default=None, help="layout-guided models: planner weights (default: world-plan.safetensors beside the weights)")
     ap.add_argument("--plan-guidance", type=float, default=2.0)
+    ap.add_argument("--labels-only", action="store_true", help="a planner with labels reads the parser's labels alone, not its rewritten prompt")
     ap.add_argument("--parse-for", choices=("plan", "all"), default="plan", help="who reads the parser's rewritten prompt: the planner, or the planner and the network")
     ap.add_argument("--parser", default=None, help="prompt parser weights, or 'none' to read prompts as given (default: world-parse.safetensors beside the weights)")
     args = ap.parse_args()
@@ -89,6 +89,7 @@ def main() -> None:
         if args.planner:
             kw["planner"] = world_plan.load(args.planner)
         kw["parse_for"] = args.parse_for
+        kw["plan_words"] = not args.labels_only
         if args.parser:
             kw["parser"] = None if args.parser == "none" else world_parse.load(args.parser)
         if args.layout == "none":
@@ -104,7 +105,7 @@ def main() -> None:
         given = ", simulator's first frame given" if args.first_frame else ""
         if model.net.cfg.layout:
             given += f", layout: {args.layout if model.planner is not None else 'none'}"
-        given += f", parser: {args.parser or 'beside'} for {args.parse_for}" if model.parser is not None else ""
+        given += f", parser: {args.parser or 'beside'} for {args.parse_for}{', planner on labels alone' if args.labels_only else ''}" if model.parser is not None else ""
         print(f"{w} (guidance {args.guidance} on {args.interval}, {args.steps} steps, shift {args.shift}, eta {args.eta}, bf16 {model.bf16}, {args.words} words{given}): {100 * rows[w].overall:.1f}% of attributes, sync {100 * rows[w].sync:.1f}% ({time.time() - t0:.0f} s)", flush=True)
     print(table({Path(w).parent.name + "/" + Path(w).name: score for w, score in rows.items()}))
 

@@ -314,6 +314,7 @@ def train_plan(
     token_drop: Annotated[float, typer.Option(help="Share of training captions' tokens hidden.")] = 0.1,
     canonical: Annotated[float, typer.Option(help="Share of captions in the fixed phrasing the prompt parser rewrites prompts into.")] = 0.0,
     init_from: Annotated[Optional[Path], typer.Option(help="Planner weights a new run starts from (layers they lack start new).")] = None,
+    label_only: Annotated[float, typer.Option(help="Share of layouts planned from the parser's labels alone, without the caption (planners with labels).")] = 0.0,
     export: Annotated[Optional[Path], typer.Option(help="Write the EMA weights here (safetensors) at the end.")] = None,
 ) -> None:
     """Train the layout planner of the layout-guided world model (world-s-layout); resumable."""
@@ -321,7 +322,7 @@ def train_plan(
     from vitascope.train.world_plan import train as run_training
 
     try:
-        cfg = PlanTrainConfig(model=model, steps=steps, batch=batch, lr=lr, seed=seed, schedule=schedule, text_noise=text_noise, token_drop=token_drop, canonical=canonical, init_from=str(init_from) if init_from else None)
+        cfg = PlanTrainConfig(model=model, steps=steps, batch=batch, lr=lr, seed=seed, schedule=schedule, text_noise=text_noise, token_drop=token_drop, canonical=canonical, init_from=str(init_from) if init_from else None, label_only=label_only)
     except ValueError as e:
         _fail(str(e))
     _train_with_progress(run_training, run, cfg, steps, minutes)

@@ -74,6 +74,7 @@ class WorldModel:
         plan_guidance: float = 2.0,
         parser: world_parse.WorldParser | None = None,
         parse_for: str = "plan",
+        plan_words: bool = True,
     ):
         """steps: sampling steps per window; guidance: classifier-free guidance scale, applied at
         flow times in guidance_interval [lo, hi) (elsewhere the prompt's estimate alone, one
@@ -86,7 +87,9 @@ class WorldModel:
         alone, as it does for image-to-video, remix, edit and extension. parser: the prompt parser
         (models/world_parse.py) that rewrites each prompt into the world's training words; parse_for:
         who reads the rewritten prompt, "plan" (the planner; the network reads the user's words)
-        or "all" (the planner and the network); without a parser both read the prompt as given."""
+        or "all" (the planner and the network); without a parser both read the prompt as given.
+        plan_words: whether a planner that reads the parser's labels also reads its rewritten
+        prompt (False: the labels alone, see `plan_inputs`)."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -111,6 +114,7 @@ class WorldModel:
         if parse_for not in ("plan", "all"):
             raise ValueError(f"parse_for must be 'plan' or 'all'. Got {parse_for!r}.")
         self.parse_for = parse_for
+        self.plan_words = plan_words
         # a latent model samples FrameAE latents: clips in and out go through the autoencoder
         self.ae = world_ae.load(net.cfg.autoencoder, WEIGHTS_DIR) if net.cfg.video_channels != 3 else None
 
@@ -144,8 +148,9 @@ class WorldModel:
         return True, "loaded"
 
     # --- sampling -------------------------------------------------------------------------------
-    def _velocity(self, tokens, mask, ctx_v, ctx_a, ctx_m, lay=None):
-        """Classifier-free guided velocity: the prompt's and the empty prompt's, run as one batch."""
+    def _velocity(self, tokens, mask, ctx_v, ctx_a, ctx_m, lay=None, cues=None):
+        """Classifier-free guided velocity: the prompt's and the empty prompt's, run as one batch
+        (both given the layout's maps `lay` and sound cues where there is a layout)."""
         both_tokens, both_mask = text.pair((tokens, mask), self._null_prompt())  # the prompt first
         tokens, mask = both_tokens[:1], both_mask[:1]
         g = self.guidance
@@ -158,10 +163,10 @@ class WorldModel:
 
         def v(video, audio, t):
             if g == 1.0 or not lo <= float(t[0]) < hi:
-                xv, xa = run(self.net, video, audio, t, tokens, mask, ctx_v, ctx_a, ctx_m, layout=lay)
+                xv, xa = run(self.net, video, audio, t, tokens, mask, ctx_v, ctx_a, ctx_m, layout=lay, cues=cues)
             else:
                 both = lambda x: torch.cat([x, x])  # noqa: E731
-                dv, da = run(self.net, both(video), both(audio), both(t), both_tokens, both_mask, both(ctx_v), both(ctx_a), both(ctx_m), refine=False, layout=None if lay is None else both(lay))
+                dv, da = run(self.net, both(video), both(audio), both(t), both_tokens, both_mask, both(ctx_v), both(ctx_a), both(ctx_m), refine=False, layout=None if lay is None else both(lay), cues=None if cues is None else both(cues))
                 xv, xa = dv[1:] + g * (dv[:1] - dv[1:]), da[1:] + g * (da[:1] - da[1:])  # guidance scale g on the data estimate; 1 is the prompt alone
                 xv = run(self.net.refine, xv, video, t, lay)  # the detail head, once, on the guided estimate
             return flow.velocity(xv, video, t), flow.velocity(xa, audio, t)
@@ -186,11 +191,10 @@ class WorldModel:
         planned = self.planner is not None and req.mode == "create" and req.image is None
         read = self.parser.parse([req.prompt])[0] if self.parser is not None and (planned or self.parse_for == "all") and req.prompt.strip() else None
         rewritten = describe(read) if read is not None else req.prompt
-        # a planner that reads labels gets the parser's reading of each object as labels too
-        labels = world_plan.scene_labels(read) if read is not None and planned and self.planner.cfg.labels else None
+        plan_prompt, labels = plan_inputs(self.planner, read, req.prompt, self.plan_words) if planned else (None, None)
         net_prompt = rewritten if self.parse_for == "all" else req.prompt
         tokens, mask = text.encode([net_prompt])
-        plan_tokens, plan_mask = (tokens, mask) if rewritten == net_prompt else text.encode([rewritten])
+        plan_tokens, plan_mask = (tokens, mask) if plan_prompt in (None, net_prompt) else text.encode([plan_prompt])
         E = ENV_RATE // FPS
         frames = np.zeros((0, H, W, 3), np.uint8)
         env = np.zeros((0, N_BANDS), np.float32)
@@ -220,9 +224,9 @@ class WorldModel:
                 ctx_v[0, :, :ctx_n] = self._encode(_to_video(frames[-ctx_n:]))
                 ctx_a[0, :, : ctx_n * E] = torch.from_numpy(amp_to_feature(env[-ctx_n * E :])).T
                 ctx_m[0, 0, :ctx_n] = 1
-            lay = None
+            lay = cues = None
             if planned:
-                lay, plan = self._layout(plan_tokens, plan_mask, plan, ctx_n, n_new, W / H, H, W, gen, labels=labels)
+                lay, cues, plan = self._layout(plan_tokens, plan_mask, plan, ctx_n, n_new, W / H, H, W, gen, labels=labels)
             noise_v = torch.randn(1, C, WINDOW, h, w, generator=gen)
             noise_a = torch.randn(1, N_BANDS, WINDOW * E, generator=gen)
             t_start = 0.0
@@ -237,7 +241,7 @@ class WorldModel:
                 t_start = float(np.clip(1.0 - req.strength, 0.0, 0.98))
                 noise_v = flow.interpolate(self._encode(_to_video(src))[None], noise_v, torch.tensor([t_start]))
                 noise_a = flow.interpolate(torch.from_numpy(amp_to_feature(src_env)).T[None], noise_a, torch.tensor([t_start]))
-            velocity = self._velocity(tokens, mask, ctx_v, ctx_a, ctx_m, lay)
+            velocity = self._velocity(tokens, mask, ctx_v, ctx_a, ctx_m, lay, cues)
             done = w_i / len(windows)
 
             def step_progress(f, done=done):
@@ -251,20 +255,28 @@ class WorldModel:
             env = np.concatenate([env, new_a.astype(np.float32)])
         frames, env = frames[:total], env[: total * E]
         wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
-        info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "network_prompt": net_prompt, "plan_prompt": rewritten if planned else None}
+        info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "network_prompt": net_prompt, "plan_prompt": plan_prompt}
         return GenerationResult(frames=frames, fps=FPS, audio=wave, sample_rate=SAMPLE_RATE, info=info)
 
     def _layout(self, tokens, mask, plan: np.ndarray, ctx_n: int, n_new: int, aspect: float, H: int, W: int, gen: torch.Generator, labels=None):
         """The next window's layout from the planner, continuing the last ctx_n planned frames:
-        its maps (1, LAYOUT_CHANNELS, WINDOW, H, W) for the network, and the plan grown by n_new frames."""
+        its maps (1, LAYOUT_CHANNELS, WINDOW, H, W) and, for a network that reads them, its sound cues
+        (1, CUE_CHANNELS, WINDOW * E) (else None), and the plan grown by n_new frames."""
         ctx = torch.zeros(WINDOW, layout.SLOTS, layout.FEATURES)
         ctx_m = torch.zeros(WINDOW)
         if ctx_n:
             ctx[:ctx_n] = torch.from_numpy(plan[-ctx_n:])
             ctx_m[:ctx_n] = 1
         feat = world_plan.sample(self.planner, tokens, mask, self._null_prompt(), aspect, WINDOW, ctx=ctx, ctx_mask=ctx_m, steps=self.plan_steps, guidance=self.plan_guidance, generator=gen, labels=labels).numpy()
+        return (*self.layout_inputs(feat, H, W), np.concatenate([plan, feat[ctx_n : ctx_n + n_new]]))
+
+    def layout_inputs(self, feat: np.ndarray, H: int, W: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What the network reads of a window's layout (WINDOW, SLOTS, FEATURES): its maps
+        (1, LAYOUT_CHANNELS, WINDOW, H, W), and its sound cues (1, CUE_CHANNELS, WINDOW * E) for a
+        network that reads them (else None)."""
         maps = torch.from_numpy(layout.maps(feat, H, W))[None]
-        return maps, np.concatenate([plan, feat[ctx_n : ctx_n + n_new]])
+        cues = torch.from_numpy(layout.cues(feat, ENV_RATE // FPS, FPS))[None] if self.net.cfg.cues else None
+        return maps, cues
 
 
     def _encode(self, video: torch.Tensor) -> torch.Tensor:
@@ -280,6 +292,18 @@ class WorldModel:
             return x
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             return self.ae.decode(x[None])[0].float()
+
+
+def plan_inputs(planner: world_plan.WorldPlanner, read, prompt: str, words: bool = True):
+    """What a planner reads of a prompt: (its text, its slot labels or None). With the parser's
+    reading `read` (a Scene, or None without a parser), the text is the reading rewritten in the
+    world's training words (`describe`), and a planner that reads labels gets each object's
+    reading as labels too; words=False leaves such a planner the labels alone (an empty text, as
+    `PlanTrainConfig.label_only` trains it). Without a reading the planner reads the prompt."""
+    if read is None:
+        return prompt, None
+    labels = world_plan.scene_labels(read) if planner.cfg.labels else None
+    return (describe(read) if words or labels is None else ""), labels
 
 
 def cpu_has_bf16() -> bool:

@@ -55,6 +55,11 @@ class WorldNetConfig:
     # colour and shape label, frame by frame; 0: none). A layout-guided model draws the objects a
     # planner (models/world_plan.py) placed; without a layout its channels are zero
     layout: int = 0
+    # channels of sound cues the audio branch reads beside the noisy sound (world/layout.py `cues`:
+    # when and how hard the layout's objects touch the ground, per envelope step; 0: none). Without
+    # them the sound must find contacts in the network's own coarse video features, and a session-10
+    # network put an onset within a frame of 17.5% of the contacts it drew
+    cues: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,6 +79,8 @@ WorldNet_configs = {
     "world-s-layout": WorldNetConfig(layout=7),
     "world-tiny-layout-detail": WorldNetConfig(channels=(8, 16, 16), blocks=(1, 1, 1), heads=2, cond_dim=32, text_layers=1, layout=7, detail=4),
     "world-s-layout-detail": WorldNetConfig(layout=7, detail=16),
+    "world-tiny-layout-cues": WorldNetConfig(channels=(8, 16, 16), blocks=(1, 1, 1), heads=2, cond_dim=32, text_layers=1, layout=7, detail=4, cues=2),
+    "world-s-layout-cues": WorldNetConfig(layout=7, detail=16, cues=2),
     # latent models: WorldNet over FrameAE latents (16 channels per 8x8 pixels, frame by frame),
     # 4 latent frames per patch; its two levels have the geometry and widths of world-s's two
     # coarse ones, so those can start from world-s's weights
@@ -277,7 +284,7 @@ class WorldNet(nn.Module):
         vc = cfg.video_channels
         self.v_in = nn.Conv3d((2 * vc + 1 + cfg.layout) * pt * ph * pw, c0, 1)  # noisy video + context + mask (+ layout), per patch
         a_per_step = cfg.env_per_frame * pt
-        self.a_in = nn.Conv1d((2 * cfg.audio_bands + 1) * a_per_step, c0, 1)
+        self.a_in = nn.Conv1d((2 * cfg.audio_bands + 1 + cfg.cues) * a_per_step, c0, 1)  # noisy sound + context + mask (+ cues), per step
         self.text = TextEncoderHead(cfg)
         self.t_mlp = nn.Sequential(nn.Linear(cfg.cond_dim, cfg.cond_dim), nn.SiLU(), nn.Linear(cfg.cond_dim, cfg.cond_dim))
         self.down = nn.ModuleList()
@@ -376,10 +383,11 @@ class WorldNet(nn.Module):
         return a.view(B, A, k, Tp).permute(0, 1, 3, 2).reshape(B, A, Tp * k)
 
     # --- forward -------------------------------------------------------------------------------
-    def forward(self, video, audio, t, text_tokens, text_mask, ctx_video, ctx_audio, ctx_mask, refine: bool = True, layout=None):
+    def forward(self, video, audio, t, text_tokens, text_mask, ctx_video, ctx_audio, ctx_mask, refine: bool = True, layout=None, cues=None):
         """Clean-data predictions for video (B,3,T,H,W) and audio (B,A,T*E) at flow time t (B,).
         refine=False leaves out the detail head (a sampler applies it once to a guided estimate).
-        layout: (B, cfg.layout, T, H, W) maps of the objects to draw (world/layout.py), or None."""
+        layout: (B, cfg.layout, T, H, W) maps of the objects to draw (world/layout.py), or None.
+        cues: (B, cfg.cues, T*E) the layout's sound cues (world/layout.py `cues`), or None (none)."""
         B, _, T, H, W = video.shape
         x_t_video, x_t_audio = video, audio
         if t.shape != (B,):
@@ -409,7 +417,16 @@ class WorldNet(nn.Module):
         pos = self.pos(coord_features(v.shape[3], v.shape[4], v.device).to(v.dtype))  # (H', W', c0)
         v = v + pos.permute(2, 0, 1)[None, :, None]
         m_a = ctx_mask.repeat_interleave(self.cfg.env_per_frame, dim=2)  # (B, 1, T*E)
-        a = self.a_in(self.audio_steps(torch.cat([audio, ctx_audio * m_a, m_a], dim=1)))  # (B, c0, T')
+        a_parts = [audio, ctx_audio * m_a, m_a]
+        if self.cfg.cues:
+            if cues is None:
+                cues = audio.new_zeros(B, self.cfg.cues, audio.shape[2])
+            elif cues.shape != (B, self.cfg.cues, audio.shape[2]):
+                raise ValueError(f"cues must have shape {(B, self.cfg.cues, audio.shape[2])}. Got {tuple(cues.shape)}.")
+            a_parts.append(cues.to(audio.dtype))
+        elif cues is not None:
+            raise ValueError("this network takes no sound cues (its config has cues=0).")
+        a = self.a_in(self.audio_steps(torch.cat(a_parts, dim=1)))  # (B, c0, T')
         text, pooled = self.text(text_tokens, text_mask)  # (B, L, D), (B, D)
         cond = self.t_mlp(timestep_embedding(t, self.cfg.cond_dim) + pooled)  # (B, D)
         skips = []
@@ -455,14 +472,15 @@ LATER_KEYS = ("in_gate.", "pos.", "text.norm.", "detail.")  # parameters added a
 def load_weights(net: WorldNet, state: dict[str, torch.Tensor]) -> list[str]:
     """Load `state` into `net`, allowing only parameters added since (LATER_KEYS) to be missing;
     returns the names that kept their initial values. Weights of a network without layout
-    channels start a layout-guided one: the layout's input weights start at zero."""
-    w = state.get("v_in.weight")
-    own = net.v_in.weight
-    if w is not None and net.cfg.layout and w.shape[1] < own.shape[1]:
-        extra = own.shape[1] - w.shape[1]
-        if extra != net.cfg.layout * math.prod(net.cfg.patch):
-            raise ValueError(f"weights do not fit WorldNet: v_in takes {w.shape[1]} inputs, this network {own.shape[1]}")
-        state = {**state, "v_in.weight": torch.cat([w, w.new_zeros(w.shape[0], extra, *w.shape[2:])], dim=1)}
+    channels start a layout-guided one, and weights without sound cues one that reads them: the
+    new inputs' weights start at zero."""
+    pt = net.cfg.patch[0]
+    for name, added in (("v_in.weight", net.cfg.layout * math.prod(net.cfg.patch)), ("a_in.weight", net.cfg.cues * net.cfg.env_per_frame * pt)):
+        w, own = state.get(name), dict(net.named_parameters())[name]
+        if w is not None and added and w.shape[1] < own.shape[1]:
+            if own.shape[1] - w.shape[1] != added:
+                raise ValueError(f"weights do not fit WorldNet: {name.split('.')[0]} takes {w.shape[1]} inputs, this network {own.shape[1]}")
+            state = {**state, name: torch.cat([w, w.new_zeros(w.shape[0], added, *w.shape[2:])], dim=1)}
     missing, unexpected = net.load_state_dict(state, strict=False)
     bad = [k for k in missing if not k.startswith(LATER_KEYS)]
     if bad or unexpected:

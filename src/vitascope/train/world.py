@@ -109,6 +109,7 @@ class Batch:
     obj_v: torch.Tensor  # (B, 1, T, H, W): object pixels and their rim
     loud_a: torch.Tensor  # (B, 1, T*E): steps with any sound
     layout: torch.Tensor | None = None  # (B, LAYOUT_CHANNELS, T, H, W) for layout-guided models
+    cues: torch.Tensor | None = None  # (B, CUE_CHANNELS, T*E) the layout's sound cues, for networks that read them
 
 
 @dataclass
@@ -123,6 +124,7 @@ class RawBatch:
     captions: list[str]
     step: int
     layout: torch.Tensor | None = None  # (B, LAYOUT_CHANNELS, T, H, W) float16, zero where a clip gives none
+    cues: torch.Tensor | None = None  # (B, CUE_CHANNELS, T*E) the shown layout's sound cues, zero where a clip gives none
 
 
 def simulate_batch(cfg: TrainConfig, step: int) -> RawBatch:
@@ -130,9 +132,10 @@ def simulate_batch(cfg: TrainConfig, step: int) -> RawBatch:
     rng = np.random.default_rng([cfg.seed, step])
     h, w = ASPECTS[rng.choice(len(ASPECTS), p=ASPECT_P)]
     h, w = h // cfg.scale, w // cfg.scale
-    frames, masks, envs, caps, ctx, lay = [], [], [], [], [], []
+    frames, masks, envs, caps, ctx, lay, cue = [], [], [], [], [], [], []
     T = int(round(cfg.seconds * cfg.fps))
-    with_layout = WorldNet_configs[cfg.model].layout > 0
+    net_cfg = WorldNet_configs[cfg.model]
+    with_layout = net_cfg.layout > 0
     for i in range(cfg.batch):
         seed = int(rng.integers(2**62))
         start = 0.0 if rng.random() < 0.5 else float(rng.uniform(0, 16))
@@ -153,12 +156,16 @@ def simulate_batch(cfg: TrainConfig, step: int) -> RawBatch:
         ctx.append(m)
         if with_layout:
             if rng.random() < cfg.layout_share:
-                lay.append(layout.maps(layout.features(s.scene, start, T, cfg.fps), h, w).astype(np.float16))
+                feat = layout.features(s.scene, start, T, cfg.fps)
+                lay.append(layout.maps(feat, h, w).astype(np.float16))
+                cue.append(layout.cues(feat, net_cfg.env_per_frame, cfg.fps))
             else:
                 lay.append(np.zeros((layout.LAYOUT_CHANNELS, T, h, w), np.float16))
+                cue.append(np.zeros((layout.CUE_CHANNELS, T * net_cfg.env_per_frame), np.float32))
     audio = torch.from_numpy(amp_to_feature(np.stack(envs))).permute(0, 2, 1).contiguous()  # (B, A, T*E)
     maps = torch.from_numpy(np.stack(lay)) if lay else None
-    return RawBatch(torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(masks)), audio, torch.from_numpy(np.stack(ctx)), caps, step, maps)
+    cues = torch.from_numpy(np.stack(cue)) if cue and net_cfg.cues else None
+    return RawBatch(torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(masks)), audio, torch.from_numpy(np.stack(ctx)), caps, step, maps, cues)
 
 
 def to_batch(raw: RawBatch, net_cfg: WorldNetConfig, device: torch.device | None = None) -> Batch:
@@ -174,7 +181,8 @@ def to_batch(raw: RawBatch, net_cfg: WorldNetConfig, device: torch.device | None
     loud = (audio > -0.8).float().amax(dim=1, keepdim=True)  # steps with any sound
     tokens, token_mask = text.encode(raw.captions, device)
     maps = raw.layout.to(device, non_blocking=True).float() if raw.layout is not None else None
-    return Batch(video, audio, free_v, free_a, ctx_mask, tokens, token_mask, obj, loud, maps)
+    cues = raw.cues.to(device, non_blocking=True) if raw.cues is not None else None
+    return Batch(video, audio, free_v, free_a, ctx_mask, tokens, token_mask, obj, loud, maps, cues)
 
 
 def make_batch(cfg: TrainConfig, net_cfg: WorldNetConfig, step: int) -> Batch:
@@ -350,7 +358,7 @@ def loss_fn(
     nv = torch.randn(b.video.shape, generator=ng, device=ng.device).to(b.video.device)
     na = torch.randn(b.audio.shape, generator=ng, device=ng.device).to(b.video.device)
     xv, xa = flow.interpolate(b.video, nv, t), flow.interpolate(b.audio, na, t)
-    dv, da = net(xv, xa, t, b.tokens, b.token_mask, b.video, b.audio, b.ctx_mask, layout=b.layout)  # data predictions
+    dv, da = net(xv, xa, t, b.tokens, b.token_mask, b.video, b.audio, b.ctx_mask, layout=b.layout, cues=b.cues)  # data predictions
     pv, pa = flow.velocity(dv.float(), xv, t), flow.velocity(da.float(), xa, t)
     lv = (weight_v * (pv - (b.video - nv)) ** 2).mean() / weight_v.mean().clamp(min=1e-6)
     la = (weight_a * (pa - (b.audio - na)) ** 2).mean() / weight_a.mean().clamp(min=1e-6)
@@ -557,7 +565,7 @@ def load_resume(net: WorldNet, path: str | Path) -> int:
     # the same weights fit either output form; a run may switch (warm start, see WorldNetConfig.precond)
     # and weights without a detail head warm-start one that has it (the head starts as the identity)
     # and weights without layout channels start a layout-guided network (their inputs start at zero)
-    if replace(saved, precond=net.cfg.precond, detail=saved.detail or net.cfg.detail, layout=saved.layout or net.cfg.layout) != net.cfg:
+    if replace(saved, precond=net.cfg.precond, detail=saved.detail or net.cfg.detail, layout=saved.layout or net.cfg.layout, cues=saved.cues or net.cfg.cues) != net.cfg:
         raise ValueError(f"{path} holds weights of another configuration: {meta['config']}")
     load_weights(net, {k: v.float() for k, v in load_file(str(path)).items()})
     return int(meta.get("step", 0))

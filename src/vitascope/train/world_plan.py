@@ -52,6 +52,10 @@ class PlanTrainConfig:
     # rewrites a prompt into, models/world_parse.py), the rest phrased freely in training words
     canonical: float = 0.0
     init_from: str | None = None  # planner weights (safetensors) a new run starts from; layers they lack start as new
+    # share of layouts planned from their slot labels alone (the caption emptied, the labels kept),
+    # for a planner with labels: the prompt parser's labels say all a layout needs, and a planner
+    # that must also read them without words learns to follow them (session 11)
+    label_only: float = 0.0
 
     def __post_init__(self):
         if self.schedule not in ("constant", "cosine"):
@@ -60,6 +64,10 @@ class PlanTrainConfig:
             raise ValueError(f"model must be one of {', '.join(Planner_configs)}. Got {self.model!r}.")
         if not 0 <= self.canonical <= 1:
             raise ValueError(f"canonical must be in [0, 1]. Got {self.canonical}.")
+        if not 0 <= self.label_only <= 1:
+            raise ValueError(f"label_only must be in [0, 1]. Got {self.label_only}.")
+        if self.label_only and not Planner_configs[self.model].labels:
+            raise ValueError(f"label_only needs a planner that reads labels (plan-s-labels, plan-tiny-labels). Got {self.model!r}.")
         if not 0 <= self.extend_share <= 1:
             raise ValueError(f"extend_share must be in [0, 1]. Got {self.extend_share}.")
         if self.frames % Planner_configs[self.model].chunk:
@@ -68,7 +76,8 @@ class PlanTrainConfig:
 
 def make_batch(cfg: PlanTrainConfig, step: int):
     """Layouts (B, T, SLOTS, FEATURES), aspects (B,), known-frame masks (B, T), captions and the
-    scenes' slot labels (B, SLOTS, LABELS; zero where the caption is dropped)."""
+    scenes' slot labels (B, SLOTS, LABELS; zero where the caption is dropped; a `label_only` share
+    keeps its labels with an empty caption)."""
     rng = np.random.default_rng([cfg.seed, step, 17])
     feats, aspects, ctx, caps, labels = [], [], [], [], []
     for _ in range(cfg.batch):
@@ -86,6 +95,8 @@ def make_batch(cfg: PlanTrainConfig, step: int):
         if rng.random() < cfg.caption_dropout:
             caps.append("")
             labels[-1] = torch.zeros_like(labels[-1])
+        elif cfg.label_only and rng.random() < cfg.label_only:
+            caps.append("")
         elif rng.random() < cfg.canonical:
             caps.append(describe(scene))
         else:

@@ -114,4 +114,43 @@ def maps(feat: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
-__all__ = ["FEATURES", "LAYOUT_CHANNELS", "SLOTS", "SYMMETRY", "features", "maps", "objects"]
+CUE_CHANNELS = 2  # contacts of small objects, of big ones
+_BIG = 0.15  # extent (frame heights) above which an object is big, as world/measure.py reads it
+_DESCENT = 0.01  # frame heights per frame: an object coming down at least this fast...
+_HALT = 0.005  # ...whose next frame comes down less than this has touched the ground
+
+
+def contact_frames(feat: np.ndarray, fps: float = 12.0) -> list[tuple[int, int, float]]:
+    """A layout's ground contacts, read off its tracks (generated ones included): (frame, slot,
+    impact strength in [0, 1]) where an object that was coming down stops coming down (a bounce,
+    a landing). Strength follows the simulator's loudness, the square root of the impact speed
+    over 2 frame heights a second."""
+    feat = np.asarray(feat, np.float32)
+    out = []
+    for j in range(feat.shape[1]):
+        present = feat[:, j, 0] > 0
+        y = feat[:, j, _PLACE + 2] * _Y_SPREAD + _Y_MID  # centre height, down the frame
+        for i in range(1, len(feat) - 1):
+            if not (present[i - 1] and present[i] and present[i + 1]):
+                continue
+            down = y[i] - y[i - 1]
+            if down >= _DESCENT and y[i + 1] - y[i] < _HALT:
+                out.append((i, j, min(down * fps / 2.0, 1.0) ** 0.5))
+    return out
+
+
+def cues(feat: np.ndarray, env_per_frame: int, fps: float = 12.0) -> np.ndarray:
+    """Sound cues of a layout for the world network's audio: (CUE_CHANNELS, T * env_per_frame),
+    float32, the strength of each contact at its frame's first envelope step, in the channel of
+    the object's size (big objects sound lower and louder), 0 elsewhere. The network hears when
+    and how hard what it draws touches the ground instead of finding it in its own frames."""
+    feat = np.asarray(feat, np.float32)
+    out = np.zeros((CUE_CHANNELS, len(feat) * env_per_frame), np.float32)
+    for i, j, strength in contact_frames(feat, fps):
+        scale = math.exp(feat[i, j, _PLACE + 3] * _LOG_SCALE_SPREAD + _LOG_SCALE_MID)
+        c = int(scale > _BIG)
+        out[c, i * env_per_frame] = max(out[c, i * env_per_frame], strength)
+    return out
+
+
+__all__ = ["CUE_CHANNELS", "FEATURES", "LAYOUT_CHANNELS", "SLOTS", "SYMMETRY", "contact_frames", "cues", "features", "maps", "objects"]
