@@ -67,18 +67,27 @@ def test_layout_features_carry_a_spinning_objects_turn():
         assert np.cos(k * (got - angle)) == pytest.approx(1.0, abs=1e-5)  # the same turn up to the shape's symmetry
 
 
-def test_layout_guided_network_starts_from_a_plain_network_unchanged():
+def _grown(plain_config: str, grown_config: str, t: float | None = None):
+    """A network of plain_config with weights off their initial values, one of grown_config
+    started from its weights, and inputs for both (B, T, H, W = 1, 16, 32, 48)."""
     torch.manual_seed(0)
-    plain = WorldNet(WorldNet_configs["world-tiny"])
+    plain = WorldNet(WorldNet_configs[plain_config])
     with torch.no_grad():
         for p in plain.parameters():
             p.add_(0.02 * torch.randn_like(p))
-    guided = WorldNet(WorldNet_configs["world-tiny-layout"])
-    load_weights(guided, plain.state_dict())  # the layout's input weights start at zero
+    grown = WorldNet(WorldNet_configs[grown_config])
+    load_weights(grown, plain.state_dict())  # the new inputs' weights start at zero
     g = torch.Generator().manual_seed(1)
     B, T, H, W = 1, 16, 32, 48
-    args = (torch.randn(B, 3, T, H, W, generator=g), torch.randn(B, 16, T * 4, generator=g), torch.rand(B, generator=g), torch.randn(B, 5, 384, generator=g), torch.ones(B, 5, dtype=torch.bool))
+    times = torch.rand(B, generator=g) if t is None else torch.full((B,), t)
+    args = (torch.randn(B, 3, T, H, W, generator=g), torch.randn(B, 16, T * 4, generator=g), times, torch.randn(B, 5, 384, generator=g), torch.ones(B, 5, dtype=torch.bool))
     ctx = (torch.zeros(B, 3, T, H, W), torch.zeros(B, 16, T * 4), torch.zeros(B, 1, T))
+    return plain, grown, args, ctx, g
+
+
+def test_layout_guided_network_starts_from_a_plain_network_unchanged():
+    plain, guided, args, ctx, g = _grown("world-tiny", "world-tiny-layout")
+    B, _, T, H, W = args[0].shape
     a = plain.eval()(*args, *ctx)
     lay = torch.rand(B, layout.LAYOUT_CHANNELS, T, H, W, generator=g)
     b = guided.eval()(*args, *ctx, layout=lay)
@@ -262,17 +271,8 @@ def test_layout_contacts_are_the_simulators_ground_contacts():
 
 
 def test_network_with_sound_cues_starts_from_one_without_them_and_hears_them():
-    torch.manual_seed(0)
-    plain = WorldNet(WorldNet_configs["world-tiny-layout-detail"])
-    with torch.no_grad():
-        for p in plain.parameters():
-            p.add_(0.02 * torch.randn_like(p))
-    cued = WorldNet(WorldNet_configs["world-tiny-layout-cues"])
-    load_weights(cued, plain.state_dict())  # the cues' input weights start at zero
-    g = torch.Generator().manual_seed(1)
-    B, T, H, W = 1, 16, 32, 48
-    args = (torch.randn(B, 3, T, H, W, generator=g), torch.randn(B, 16, T * 4, generator=g), torch.full((B,), 0.7), torch.randn(B, 5, 384, generator=g), torch.ones(B, 5, dtype=torch.bool))
-    ctx = (torch.zeros(B, 3, T, H, W), torch.zeros(B, 16, T * 4), torch.zeros(B, 1, T))
+    plain, cued, args, ctx, _ = _grown("world-tiny-layout-detail", "world-tiny-layout-cues", t=0.7)
+    B, _, T, H, W = args[0].shape
     cue = torch.zeros(B, layout.CUE_CHANNELS, T * 4)
     cue[0, 1, 20] = 1.0
     a = plain.eval()(*args, *ctx)
