@@ -282,6 +282,10 @@ def test_network_with_sound_cues_starts_from_one_without_them_and_hears_them():
         cued.a_in.weight.normal_(0, 0.05)
     c = cued(*args, *ctx, cues=cue)
     assert not torch.allclose(b[1], c[1], atol=1e-4)  # once trained, the cues reach the sound
+    with torch.no_grad():
+        cued.cue_head.weight.fill_(0.1)
+    d = cued(*args, *ctx, cues=cue)[1] - c[1]  # the cue head's own part: the cue at step 20, big objects
+    assert torch.allclose(d[0, :, 18:33], torch.full_like(d[0, :, 18:33], 0.1), atol=1e-5) and d[0, :, :18].abs().max() < 1e-5 and d[0, :, 33:].abs().max() < 1e-5
     with pytest.raises(ValueError, match="cues must have shape"):
         cued(*args, *ctx, cues=cue[:, :1])
     with pytest.raises(ValueError, match="takes no sound cues"):

@@ -76,6 +76,9 @@ class TrainConfig:
     # from the package's weights folder)
     autoencoder: str | None = None
     trunk_from: str | None = None  # a new latent model's coarse levels and text pathway start from these pixel-model weights
+    # learning rate of a cue head (WorldNetConfig.cues) as a multiple of lr: a new, small linear path
+    # whose weights must grow to about 1, which AdamW at lr moves by about lr a step
+    cue_lr_scale: float = 1.0
 
     def __post_init__(self):
         if self.precision not in ("auto", "bf16", "fp32"):
@@ -398,7 +401,10 @@ def train(
     ema_trained = [e for e, p in zip(ema.parameters(), net.parameters()) if p.requires_grad]  # frozen EMA weights stay as loaded
     if not trainable:
         raise ValueError(f"train_only matches no parameter of {cfg.model}. Got {cfg.train_only!r}.")
-    opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
+    cue = [p for n, p in net.named_parameters() if p.requires_grad and n.startswith("cue_head.")]
+    groups = [{"params": [p for n, p in net.named_parameters() if p.requires_grad and not n.startswith("cue_head.")], "lr_scale": 1.0}]
+    groups += [{"params": cue, "lr_scale": cfg.cue_lr_scale}] if cue else []
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
     step = start = 0
     ckpt_path = run_dir / "ckpt.pt"
     if ckpt_path.exists():
@@ -452,7 +458,7 @@ def train(
             t_data = time.time() - t0
             lr = cfg.lr * min(1.0, (step - start + 1) / cfg.warmup) * _decay(cfg, step, start, elapsed, max_seconds)
             for g in opt.param_groups:
-                g["lr"] = lr
+                g["lr"] = lr * g["lr_scale"]
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # noise per step: a resumed run is the same run
             noise_gen = torch.Generator(device).manual_seed(cfg.seed * 1_000_003 + step) if cuda else None
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
