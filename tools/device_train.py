@@ -76,6 +76,7 @@ def run(args) -> None:
         device=args.device,
         resume_from=args.resume_from or None,
         ema_from=args.resume_from or None,
+        cue_lr_scale=args.cue_lr_scale,
     )
     print(f"torch {torch.__version__}, cuda {torch.cuda.is_available()}, {os.cpu_count()} CPUs", flush=True)
 
@@ -136,6 +137,7 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--minutes", type=float, default=20)
     p.add_argument("--resume-from", default=str(ROOT / "checkpoints" / "world-s" / "resume.safetensors"))
+    p.add_argument("--cue-lr-scale", type=float, default=1.0, help="networks with sound cues: the cue head's learning rate as a multiple of --lr")
     p.set_defaults(fn=run)
     p = sub.add_parser("export")
     p.add_argument("--run", default="/tmp/world-run")
