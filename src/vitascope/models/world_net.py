@@ -415,27 +415,15 @@ class WorldNet(nn.Module):
         audio = audio * (c_in * gate[:, 1]).view(B, 1, 1)
         m_v = ctx_mask[:, :, :, None, None].expand(B, 1, T, H, W)
         parts = [video, ctx_video * m_v, m_v]
-        if self.cfg.layout:
-            if layout is None:
-                layout = video.new_zeros(B, self.cfg.layout, T, H, W)
-            elif layout.shape != (B, self.cfg.layout, T, H, W):
-                raise ValueError(f"layout must have shape {(B, self.cfg.layout, T, H, W)}. Got {tuple(layout.shape)}.")
-            parts.append(layout.to(video.dtype))
-        elif layout is not None:
-            raise ValueError("this network takes no layout (its config has layout=0).")
+        layout = _extra_input(layout, (B, self.cfg.layout, T, H, W), video, "layout", "layout")
+        if layout is not None:
+            parts.append(layout)
         v = self.v_in(self.patchify(torch.cat(parts, dim=1)))  # (B, c0, T', H', W')
         pos = self.pos(coord_features(v.shape[3], v.shape[4], v.device).to(v.dtype))  # (H', W', c0)
         v = v + pos.permute(2, 0, 1)[None, :, None]
         m_a = ctx_mask.repeat_interleave(self.cfg.env_per_frame, dim=2)  # (B, 1, T*E)
-        a_parts = [audio, ctx_audio * m_a, m_a]
-        if self.cfg.cues:
-            if cues is None:
-                cues = audio.new_zeros(B, self.cfg.cues, audio.shape[2])
-            elif cues.shape != (B, self.cfg.cues, audio.shape[2]):
-                raise ValueError(f"cues must have shape {(B, self.cfg.cues, audio.shape[2])}. Got {tuple(cues.shape)}.")
-            a_parts.append(cues.to(audio.dtype))
-        elif cues is not None:
-            raise ValueError("this network takes no sound cues (its config has cues=0).")
+        cues = _extra_input(cues, (B, self.cfg.cues, audio.shape[2]), audio, "cues", "sound cues")
+        a_parts = [audio, ctx_audio * m_a, m_a] + ([cues] if cues is not None else [])
         a = self.a_in(self.audio_steps(torch.cat(a_parts, dim=1)))  # (B, c0, T')
         text, pooled = self.text(text_tokens, text_mask)  # (B, L, D), (B, D)
         cond = self.t_mlp(timestep_embedding(t, self.cfg.cond_dim) + pooled)  # (B, D)
@@ -476,6 +464,20 @@ class WorldNet(nn.Module):
         """The detail head's correction of a video data estimate at x_t, t (the estimate unchanged
         without a head), given the layout's maps where the network is layout-guided."""
         return estimate if self.detail is None else self.detail(estimate, x_t, t, layout)
+
+
+def _extra_input(x: torch.Tensor | None, shape: tuple, like: torch.Tensor, field: str, what: str) -> torch.Tensor | None:
+    """An optional input the config gives shape[1] channels for (`field`: layout, cues): x in
+    like's dtype, zeros where it is not given, None where the config has none."""
+    if not shape[1]:
+        if x is not None:
+            raise ValueError(f"this network takes no {what} (its config has {field}=0).")
+        return None
+    if x is None:
+        return like.new_zeros(shape)
+    if x.shape != shape:
+        raise ValueError(f"{field} must have shape {shape}. Got {tuple(x.shape)}.")
+    return x.to(like.dtype)
 
 
 LATER_KEYS = ("in_gate.", "pos.", "text.norm.", "detail.", "cue_head.")  # parameters added after weights were first shipped; they start at their init

@@ -161,13 +161,15 @@ def simulate_batch(cfg: TrainConfig, step: int) -> RawBatch:
             if rng.random() < cfg.layout_share:
                 feat = layout.features(s.scene, start, T, cfg.fps)
                 lay.append(layout.maps(feat, h, w).astype(np.float16))
-                cue.append(layout.cues(feat, net_cfg.env_per_frame, cfg.fps))
+                if net_cfg.cues:  # only for a network that reads them: other layout models skip the work
+                    cue.append(layout.cues(feat, net_cfg.env_per_frame, cfg.fps))
             else:
                 lay.append(np.zeros((layout.LAYOUT_CHANNELS, T, h, w), np.float16))
-                cue.append(np.zeros((layout.CUE_CHANNELS, T * net_cfg.env_per_frame), np.float32))
+                if net_cfg.cues:
+                    cue.append(np.zeros((layout.CUE_CHANNELS, T * net_cfg.env_per_frame), np.float32))
     audio = torch.from_numpy(amp_to_feature(np.stack(envs))).permute(0, 2, 1).contiguous()  # (B, A, T*E)
     maps = torch.from_numpy(np.stack(lay)) if lay else None
-    cues = torch.from_numpy(np.stack(cue)) if cue and net_cfg.cues else None
+    cues = torch.from_numpy(np.stack(cue)) if cue else None
     return RawBatch(torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(masks)), audio, torch.from_numpy(np.stack(ctx)), caps, step, maps, cues)
 
 
@@ -401,9 +403,9 @@ def train(
     ema_trained = [e for e, p in zip(ema.parameters(), net.parameters()) if p.requires_grad]  # frozen EMA weights stay as loaded
     if not trainable:
         raise ValueError(f"train_only matches no parameter of {cfg.model}. Got {cfg.train_only!r}.")
-    cue = [p for n, p in net.named_parameters() if p.requires_grad and n.startswith("cue_head.")]
-    groups = [{"params": [p for n, p in net.named_parameters() if p.requires_grad and not n.startswith("cue_head.")], "lr_scale": 1.0}]
-    groups += [{"params": cue, "lr_scale": cfg.cue_lr_scale}] if cue else []
+    cue_ids = {id(p) for p in net.cue_head.parameters()} if net.cue_head is not None else set()
+    cue = [p for p in trainable if id(p) in cue_ids]
+    groups = [{"params": [p for p in trainable if id(p) not in cue_ids], "lr_scale": 1.0}] + ([{"params": cue, "lr_scale": cfg.cue_lr_scale}] if cue else [])
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
     step = start = 0
     ckpt_path = run_dir / "ckpt.pt"
