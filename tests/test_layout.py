@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -117,6 +118,30 @@ def test_detail_head_of_a_layout_guided_network_reads_the_layout():
         assert not torch.allclose(a, b)  # the silhouettes reach the full-resolution head
         assert torch.allclose(b, net.refine(est, x_t, late))  # no layout reads as an empty one
         assert torch.equal(net.refine(est, x_t, early, lay), est)  # too noisy for detail: unchanged
+
+
+def test_copying_detail_head_takes_object_colours_from_the_silhouettes_at_any_time():
+    torch.manual_seed(0)
+    base = WorldNet(WorldNet_configs["world-tiny-layout-detail"])
+    net = WorldNet(WorldNet_configs["world-tiny-layout-copy"])
+    assert load_weights(net, base.state_dict()) == ["detail.gate.weight", "detail.gate.bias"]  # the gate starts at its init
+    g = torch.Generator().manual_seed(3)
+    est, x_t = torch.randn(1, 3, 4, 16, 24, generator=g), torch.randn(1, 3, 4, 16, 24, generator=g)
+    lay = torch.zeros(1, layout.LAYOUT_CHANNELS, 4, 16, 24)
+    lay[:, 0, :, 4:9, 6:12] = 1  # a silhouette...
+    lay[:, 1:4, :, 4:9, 6:12] = torch.tensor([1.0, -1.0, 0.5]).view(3, 1, 1, 1)  # ...of one colour
+    inside = lay[:, :1].bool().expand_as(est)
+    with torch.no_grad():
+        for t in (0.05, 0.9):  # the head works from t = 0 (detail_from) for a copying head
+            out = net.refine(est, x_t, torch.tensor([t]), lay)
+            assert torch.allclose(out[inside], ((est + lay[:, 1:4]) / 2)[inside], atol=1e-5)  # a gate of 0.5 at first
+            assert torch.allclose(out[~inside], est[~inside], atol=1e-6)  # nothing outside the silhouettes
+        assert torch.allclose(net.refine(est, x_t, torch.tensor([0.5])), est)  # no layout: nothing to copy
+        net.detail.gate.bias.fill_(20.0)  # a gate that has learned to copy
+        out = net.refine(est, x_t, torch.tensor([0.5]), lay)
+        assert torch.allclose(out[inside], lay[:, 1:4].expand_as(est)[inside], atol=1e-5)
+    with pytest.raises(ValueError, match="copying detail head needs a layout"):
+        WorldNet(replace(WorldNet_configs["world-tiny-layout-copy"], layout=0))
 
 
 def test_planner_reads_standardised_token_features_and_trains_on_perturbed_ones():

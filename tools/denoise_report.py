@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from vitascope.models import flow  # noqa: E402
 from vitascope.models.world import WorldModel  # noqa: E402
+from vitascope.models.world_net import WorldNet_configs  # noqa: E402
 from vitascope.train.world import TrainConfig, make_batch  # noqa: E402
 
 TIMES = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
@@ -28,9 +29,11 @@ def main() -> None:
     ap.add_argument("weights")
     ap.add_argument("--clips", type=int, default=6)
     ap.add_argument("--seed", type=int, default=12345, help="data seed (training draws from seed 0 and 1)")
+    ap.add_argument("--layout-share", type=float, default=1.0, help="layout-guided networks: share of clips shown their true layout")
     args = ap.parse_args()
     net = WorldModel.from_file("report", Path(args.weights)).net
-    b = make_batch(TrainConfig(batch=args.clips, seed=args.seed, caption_dropout=0.0), net.cfg, 0)
+    model = next((k for k, c in WorldNet_configs.items() if c == net.cfg), "world-s")  # what the batch holds (a layout for layout models)
+    b = make_batch(TrainConfig(model=model, batch=args.clips, seed=args.seed, caption_dropout=0.0, layout_share=args.layout_share), net.cfg, 0)
     no_ctx = torch.zeros_like(b.ctx_mask)
     obj = b.obj_v.expand_as(b.video) > 0
     print("    t  data estimate  objects  noisy input  sound")
@@ -40,7 +43,7 @@ def main() -> None:
             tt = torch.full((args.clips,), t)
             xv = flow.interpolate(b.video, torch.randn(b.video.shape, generator=g), tt)
             xa = flow.interpolate(b.audio, torch.randn(b.audio.shape, generator=g), tt)
-            dv, da = net(xv, xa, tt, b.tokens, b.token_mask, b.video, b.audio, no_ctx)
+            dv, da = net(xv, xa, tt, b.tokens, b.token_mask, b.video, b.audio, no_ctx, layout=b.layout, cues=b.cues)
             err = (dv - b.video) ** 2
             print(f"{t:5.2f}  {float(err.mean()):13.4f}  {float(err[obj].mean()):7.4f}  {float(((xv - b.video) ** 2).mean()):11.4f}  {float(((da - b.audio) ** 2).mean()):.4f}")
 

@@ -77,6 +77,7 @@ def run(args) -> None:
         resume_from=args.resume_from or None,
         ema_from=args.resume_from or None,
         cue_lr_scale=args.cue_lr_scale,
+        gate_lr_scale=args.gate_lr_scale,
     )
     print(f"torch {torch.__version__}, cuda {torch.cuda.is_available()}, {os.cpu_count()} CPUs", flush=True)
 
@@ -138,6 +139,7 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=20)
     p.add_argument("--resume-from", default=str(ROOT / "checkpoints" / "world-s" / "resume.safetensors"))
     p.add_argument("--cue-lr-scale", type=float, default=1.0, help="networks with sound cues: the cue head's learning rate as a multiple of --lr")
+    p.add_argument("--gate-lr-scale", type=float, default=1.0, help="networks with a copying detail head: its gate's learning rate as a multiple of --lr")
     p.set_defaults(fn=run)
     p = sub.add_parser("export")
     p.add_argument("--run", default="/tmp/world-run")

@@ -206,6 +206,7 @@ def train(
     layout_share: Annotated[float, typer.Option(help="Layout-guided models (world-s-layout): share of training clips shown their true layout.")] = 0.75,
     canonical: Annotated[float, typer.Option(help="Share of captions in the fixed phrasing the prompt parser rewrites prompts into.")] = 0.0,
     cue_lr_scale: Annotated[float, typer.Option(help="Networks with sound cues: the cue head's learning rate as a multiple of --lr.")] = 1.0,
+    gate_lr_scale: Annotated[float, typer.Option(help="Networks with a copying detail head: its gate's learning rate as a multiple of --lr.")] = 1.0,
     autoencoder: Annotated[Optional[Path], typer.Option(help="Latent models: the FrameAE weights (default: the model config's, from the package).")] = None,
     trunk_from: Annotated[Optional[Path], typer.Option(help="Latent models: start the coarse levels and text pathway from these pixel-model (world-s) weights.")] = None,
 ) -> None:
@@ -238,6 +239,7 @@ def train(
             layout_share=layout_share,
             canonical=canonical,
             cue_lr_scale=cue_lr_scale,
+            gate_lr_scale=gate_lr_scale,
             resume_from=str(resume_from) if resume_from else None,
             ema_from=str(export) if resume_from and export and export.exists() else None,
             autoencoder=str(autoencoder) if autoencoder else None,

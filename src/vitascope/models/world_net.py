@@ -46,6 +46,17 @@ class WorldNetConfig:
     # blurs objects (object-pixel error 0.08 even where the input is nearly clean, see
     # docs/models/world.md); the head can read edges off x_t instead
     detail: int = 0
+    # the flow time from which the detail head works. From 0.5 the head can take edges from x_t
+    # itself; from earlier, x_t is too noisy for that and the layout's silhouettes are what it has,
+    # so a head trained from there learns to draw them rather than copy x_t (which, in sampling,
+    # holds the network's own blurred objects, not the data's sharp ones)
+    detail_from: float = 0.5
+    # a layout-guided detail head that may copy: inside each silhouette of the layout, a learned
+    # per-pixel gate blends the estimate towards the colour the layout names there. Objects of the
+    # world are flat colours (weather falls over them), so a drawn object is mostly that colour at
+    # exactly those pixels, which the trunk's 2x4x4 patches round off and blur; the gate can take
+    # it from the silhouette at any flow time, and learns where not to (rain and snow over objects)
+    copy: bool = False
     # what the network diffuses: 3 (pixels) or the latent channels of a FrameAE (models/world_ae.py),
     # whose weights file, next to this network's, is named by `autoencoder`
     video_channels: int = 3
@@ -79,6 +90,9 @@ WorldNet_configs = {
     "world-s-layout": WorldNetConfig(layout=7),
     "world-tiny-layout-detail": WorldNetConfig(channels=(8, 16, 16), blocks=(1, 1, 1), heads=2, cond_dim=32, text_layers=1, layout=7, detail=4),
     "world-s-layout-detail": WorldNetConfig(layout=7, detail=16),
+    "world-s-layout-early": WorldNetConfig(layout=7, detail=16, detail_from=0.2),
+    "world-tiny-layout-copy": WorldNetConfig(channels=(8, 16, 16), blocks=(1, 1, 1), heads=2, cond_dim=32, text_layers=1, layout=7, detail=4, detail_from=0.0, copy=True),
+    "world-s-layout-copy": WorldNetConfig(layout=7, detail=16, detail_from=0.0, copy=True),
     "world-tiny-layout-cues": WorldNetConfig(channels=(8, 16, 16), blocks=(1, 1, 1), heads=2, cond_dim=32, text_layers=1, layout=7, detail=4, cues=2),
     "world-s-layout-cues": WorldNetConfig(layout=7, detail=16, cues=2),
     # latent models: WorldNet over FrameAE latents (16 channels per 8x8 pixels, frame by frame),
@@ -233,7 +247,7 @@ class TextEncoderHead(nn.Module):
 
 CUE_LEAD, CUE_TAIL = 2, 12  # envelope steps (48 a second) a contact's sound may start before its cue and last after it
 
-# the detail head works from this flow time on: before it, x_t holds too little of the clip's
+# the detail head works from this flow time on (by default; WorldNetConfig.detail_from): before it, x_t holds too little of the clip's
 # edges to sharpen with (the estimate's object error is already as high at t = 0.3 as at 0.7),
 # and skipping it there spares two thirds of its cost in sampling
 DETAIL_FROM = 0.5
@@ -248,8 +262,12 @@ class DetailHead(nn.Module):
     Frames run as a batch of 2D images with channels last: at full resolution with few channels a
     CPU spends its time moving memory, and this layout keeps every layer a dense pass."""
 
-    def __init__(self, c: int, cond_dim: int, layout: int = 0):
+    def __init__(self, c: int, cond_dim: int, layout: int = 0, start: float = DETAIL_FROM, copy: bool = False):
         super().__init__()
+        self.start = start
+        if copy and layout < 4:
+            raise ValueError("a copying detail head needs a layout with silhouettes and colours (layout >= 4).")
+        self.gate = nn.Linear(c, 1) if copy else None  # the copy gate's logit per pixel; starts at 0 (half the way) inside silhouettes
         self.conv = nn.Conv2d(6 + layout, c, 3, padding=1)
         self.mix = nn.Linear(c, c)
         self.out = nn.Linear(c, 3)
@@ -257,7 +275,7 @@ class DetailHead(nn.Module):
         self.cond_dim = cond_dim
 
     def forward(self, estimate: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, layout: torch.Tensor | None = None) -> torch.Tensor:
-        on = t >= DETAIL_FROM
+        on = t >= self.start
         if not bool(on.any()):  # all samples still too noisy for detail: nothing to compute
             return estimate
         B, _, T, H, W = estimate.shape
@@ -269,8 +287,14 @@ class DetailHead(nn.Module):
         x = x.permute(0, 2, 3, 4, 1).reshape(B * T, H, W, -1).permute(0, 3, 1, 2)  # frames as images, channels last
         h = self.conv(x).permute(0, 2, 3, 1).reshape(B, T, H, W, -1)  # (B, T, H, W, c)
         h = self.mix(F.silu(h * (1 + s1) + b1))
-        r = self.out(F.silu(h * (1 + s2) + b2))  # (B, T, H, W, 3)
-        return estimate + r.permute(0, 4, 1, 2, 3) * on.to(r.dtype).view(B, 1, 1, 1, 1)
+        g = F.silu(h * (1 + s2) + b2)
+        out = estimate + self.out(g).permute(0, 4, 1, 2, 3)  # (B, 3, T, H, W)
+        if self.gate is not None and layout is not None:
+            lay = layout.to(out.dtype)
+            a = torch.sigmoid(self.gate(g)).permute(0, 4, 1, 2, 3) * lay[:, :1]  # (B, 1, T, H, W): 0 outside silhouettes
+            out = out + a * (lay[:, 1:4] - out)
+        on = on.to(out.dtype).view(B, 1, 1, 1, 1)
+        return estimate + (out - estimate) * on
 
 
 class WorldNet(nn.Module):
@@ -335,7 +359,7 @@ class WorldNet(nn.Module):
         # where in the frame a patch is: from pure noise, "sky above, ground below" needs it, and
         # zero-padded convolutions only sense it near the borders
         self.pos = nn.Linear(4 * POS_FREQS, c0)
-        self.detail = DetailHead(cfg.detail, cfg.cond_dim, cfg.layout) if cfg.detail else None
+        self.detail = DetailHead(cfg.detail, cfg.cond_dim, cfg.layout, cfg.detail_from, cfg.copy) if cfg.detail else None
         # a contact's sound from its cue, added to the sound's data estimate: a learned impulse
         # response per cue channel and band, from CUE_LEAD steps before the cue to CUE_TAIL after
         # it (a contact lies within half a frame of its cue's step, and its sound decays in about
@@ -364,7 +388,7 @@ class WorldNet(nn.Module):
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
         if self.detail is not None:  # the identity at first; t modulation starts at none
-            for m in (self.detail.out, self.detail.mod[2]):
+            for m in (self.detail.out, self.detail.mod[2]) + ((self.detail.gate,) if self.detail.gate is not None else ()):
                 nn.init.zeros_(m.weight)
                 nn.init.zeros_(m.bias)
 

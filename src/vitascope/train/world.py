@@ -79,6 +79,9 @@ class TrainConfig:
     # learning rate of a cue head (WorldNetConfig.cues) as a multiple of lr: a new, small linear path
     # whose weights must grow to about 1, which AdamW at lr moves by about lr a step
     cue_lr_scale: float = 1.0
+    # the same for a copying detail head's gate (WorldNetConfig.copy): one logit per pixel that must
+    # move by several units to open (sigmoid 0.5 -> 0.95 is 3 units, 3,000 steps at lr 1e-3)
+    gate_lr_scale: float = 1.0
 
     def __post_init__(self):
         if self.precision not in ("auto", "bf16", "fp32"):
@@ -403,9 +406,9 @@ def train(
     ema_trained = [e for e, p in zip(ema.parameters(), net.parameters()) if p.requires_grad]  # frozen EMA weights stay as loaded
     if not trainable:
         raise ValueError(f"train_only matches no parameter of {cfg.model}. Got {cfg.train_only!r}.")
-    cue_ids = {id(p) for p in net.cue_head.parameters()} if net.cue_head is not None else set()
-    cue = [p for p in trainable if id(p) in cue_ids]
-    groups = [{"params": [p for p in trainable if id(p) not in cue_ids], "lr_scale": 1.0}] + ([{"params": cue, "lr_scale": cfg.cue_lr_scale}] if cue else [])
+    scales = {"cue_head.": cfg.cue_lr_scale, "detail.gate.": cfg.gate_lr_scale}  # small new paths at their own learning rates
+    part = {id(p): next((k for k in scales if n.startswith(k)), "") for n, p in net.named_parameters()}
+    groups = [{"params": ps, "lr_scale": scales.get(k, 1.0)} for k in ("", *scales) if (ps := [p for p in trainable if part[id(p)] == k])]
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
     step = start = 0
     ckpt_path = run_dir / "ckpt.pt"
@@ -573,7 +576,7 @@ def load_resume(net: WorldNet, path: str | Path) -> int:
     # the same weights fit either output form; a run may switch (warm start, see WorldNetConfig.precond)
     # and weights without a detail head warm-start one that has it (the head starts as the identity)
     # and weights without layout channels start a layout-guided network (their inputs start at zero)
-    if replace(saved, precond=net.cfg.precond, detail=saved.detail or net.cfg.detail, layout=saved.layout or net.cfg.layout, cues=saved.cues or net.cfg.cues) != net.cfg:
+    if replace(saved, precond=net.cfg.precond, detail=saved.detail or net.cfg.detail, detail_from=net.cfg.detail_from, copy=net.cfg.copy, layout=saved.layout or net.cfg.layout, cues=saved.cues or net.cfg.cues) != net.cfg:
         raise ValueError(f"{path} holds weights of another configuration: {meta['config']}")
     load_weights(net, {k: v.float() for k, v in load_file(str(path)).items()})
     return int(meta.get("step", 0))
