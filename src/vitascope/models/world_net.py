@@ -46,10 +46,10 @@ class WorldNetConfig:
     # blurs objects (object-pixel error 0.08 even where the input is nearly clean, see
     # docs/models/world.md); the head can read edges off x_t instead
     detail: int = 0
-    # the flow time from which the detail head works. From 0.5 the head can take edges from x_t
-    # itself; from earlier, x_t is too noisy for that and the layout's silhouettes are what it has,
-    # so a head trained from there learns to draw them rather than copy x_t (which, in sampling,
-    # holds the network's own blurred objects, not the data's sharp ones)
+    # the flow time from which the detail head works (DETAIL_FROM by default). A copying head
+    # (below) works from 0. A plain head trained alone from 0.2 (world-s-layout-early) drew worse
+    # clips than from 0.5: in training x_t holds the data's sharp objects, in sampling the
+    # network's own blurred ones (docs/models/world.md, session 12)
     detail_from: float = 0.5
     # a layout-guided detail head that may copy: inside each silhouette of the layout, a learned
     # per-pixel gate blends the estimate towards the colour the layout names there. Objects of the
@@ -247,8 +247,8 @@ class TextEncoderHead(nn.Module):
 
 CUE_LEAD, CUE_TAIL = 2, 12  # envelope steps (48 a second) a contact's sound may start before its cue and last after it
 
-# the detail head works from this flow time on (by default; WorldNetConfig.detail_from): before it, x_t holds too little of the clip's
-# edges to sharpen with (the estimate's object error is already as high at t = 0.3 as at 0.7),
+# the detail head works from this flow time on (by default; WorldNetConfig.detail_from): before
+# it, x_t holds too little of the clip's edges to sharpen with (the estimate's object error is already as high at t = 0.3 as at 0.7),
 # and skipping it there spares two thirds of its cost in sampling
 DETAIL_FROM = 0.5
 
