@@ -18,7 +18,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from vitascope.models import flow  # noqa: E402
 from vitascope.models.world import WorldModel  # noqa: E402
-from vitascope.models.world_net import WorldNet_configs  # noqa: E402
 from vitascope.train.world import TrainConfig, make_batch  # noqa: E402
 
 TIMES = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
@@ -32,8 +31,7 @@ def main() -> None:
     ap.add_argument("--layout-share", type=float, default=1.0, help="layout-guided networks: share of clips shown their true layout")
     args = ap.parse_args()
     net = WorldModel.from_file("report", Path(args.weights)).net
-    model = next((k for k, c in WorldNet_configs.items() if c == net.cfg), "world-s")  # what the batch holds (a layout for layout models)
-    b = make_batch(TrainConfig(model=model, batch=args.clips, seed=args.seed, caption_dropout=0.0, layout_share=args.layout_share), net.cfg, 0)
+    b = make_batch(TrainConfig(batch=args.clips, seed=args.seed, caption_dropout=0.0, layout_share=args.layout_share), net.cfg, 0)
     no_ctx = torch.zeros_like(b.ctx_mask)
     obj = b.obj_v.expand_as(b.video) > 0
     print("    t  data estimate  objects  noisy input  sound")

@@ -248,8 +248,9 @@ class TextEncoderHead(nn.Module):
 CUE_LEAD, CUE_TAIL = 2, 12  # envelope steps (48 a second) a contact's sound may start before its cue and last after it
 
 # the detail head works from this flow time on (by default; WorldNetConfig.detail_from): before
-# it, x_t holds too little of the clip's edges to sharpen with (the estimate's object error is already as high at t = 0.3 as at 0.7),
-# and skipping it there spares two thirds of its cost in sampling
+# it, x_t holds too little of the clip's edges to sharpen with (the estimate's object error is
+# already as high at t = 0.3 as at 0.7), and skipping it there spares two thirds of its cost in
+# sampling
 DETAIL_FROM = 0.5
 
 

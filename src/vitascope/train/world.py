@@ -133,14 +133,16 @@ class RawBatch:
     cues: torch.Tensor | None = None  # (B, CUE_CHANNELS, T*E) the shown layout's sound cues, zero where a clip gives none
 
 
-def simulate_batch(cfg: TrainConfig, step: int) -> RawBatch:
-    """Clips for one step, all of one frame size; seeds follow from (run seed, step)."""
+def simulate_batch(cfg: TrainConfig, step: int, net_cfg: WorldNetConfig | None = None) -> RawBatch:
+    """Clips for one step, all of one frame size; seeds follow from (run seed, step). What a clip
+    carries beside itself (a layout, sound cues) follows the network's config: `net_cfg`, or by
+    default the one `cfg.model` names."""
     rng = np.random.default_rng([cfg.seed, step])
     h, w = ASPECTS[rng.choice(len(ASPECTS), p=ASPECT_P)]
     h, w = h // cfg.scale, w // cfg.scale
     frames, masks, envs, caps, ctx, lay, cue = [], [], [], [], [], [], []
     T = int(round(cfg.seconds * cfg.fps))
-    net_cfg = WorldNet_configs[cfg.model]
+    net_cfg = net_cfg or WorldNet_configs[cfg.model]
     with_layout = net_cfg.layout > 0
     for i in range(cfg.batch):
         seed = int(rng.integers(2**62))
@@ -195,7 +197,7 @@ def to_batch(raw: RawBatch, net_cfg: WorldNetConfig, device: torch.device | None
 
 def make_batch(cfg: TrainConfig, net_cfg: WorldNetConfig, step: int) -> Batch:
     """Clips for one step, on the CPU."""
-    return to_batch(simulate_batch(cfg, step), net_cfg)
+    return to_batch(simulate_batch(cfg, step, net_cfg), net_cfg)
 
 
 @torch.no_grad()
