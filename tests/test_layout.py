@@ -11,11 +11,11 @@ import torch
 
 from vitascope.models import world_plan
 from vitascope.models.base import GenerationRequest
-from vitascope.models.world import WorldModel
+from vitascope.models.world import WorldModel, match_slots
 from vitascope.models.world_net import WorldNet, WorldNet_configs, load_weights
 from vitascope.train.world import TrainConfig, simulate_batch
 from vitascope.train.world_plan import PlanTrainConfig, export_weights, make_batch, train
-from vitascope.world import layout, render, sample_scene
+from vitascope.world import layout, render, sample_scene, simulate
 from vitascope.world.render import draw_shape
 from vitascope.world.scene import COLOURS, object_state
 
@@ -204,7 +204,44 @@ def test_planner_trains_resumes_and_samples(tmp_path):
         net(torch.zeros(1, 10, 3, layout.FEATURES), torch.zeros(1), tokens, mask, torch.ones(1), torch.zeros(1, 10, 3, layout.FEATURES), torch.zeros(1, 10))
 
 
-def test_world_model_plans_text_to_video_only(tmp_path):
+def test_layout_read_from_pixels_is_the_simulators_layout():
+    errors, shapes, counts = [], [], []
+    for seed in range(12):
+        for h, w in ((64, 112), (112, 64)):
+            start = float(seed % 5)
+            s = simulate(seed, height=h, width=w, seconds=1.0, start=start)
+            true, got = layout.features(s.scene, start, 12, 12.0), layout.read(s.frames)
+            assert got.shape == true.shape
+            counts += ((got[:, :, 0] > 0).sum(1) == (true[:, :, 0] > 0).sum(1)).tolist()
+            for f, (t_objs, g_objs) in enumerate(zip(layout.objects(true, w / h), layout.objects(got, w / h))):
+                for o in t_objs:
+                    g = min((g for g in g_objs if g["rgb"] == o["rgb"]), key=lambda g: abs(g["y"] - o["y"]) + abs(g["x"] - o["x"]))
+                    errors.append((abs(g["x"] - o["x"]) % (w / h + o["scale"]), abs(g["y"] - o["y"]), abs(np.log(g["scale"] / o["scale"]))))
+                    shapes.append(g["shape"] == o["shape"])
+    e = np.array(errors)
+    assert np.median(e[:, 0]) < 0.01 and np.median(e[:, 1]) < 0.01 and np.median(e[:, 2]) < 0.05  # about a pixel at 64 px
+    assert np.mean(shapes) > 0.95
+    assert np.mean(counts) > 0.9  # as many objects as there are (three balls of one colour on top of each other are one)
+    blank = np.zeros((3, 64, 112, 3), np.uint8)
+    blank[:] = (135, 200, 240)  # sky alone: no objects
+    assert (layout.read(blank)[:, :, 0] == -1).all()
+
+
+def test_read_objects_take_the_slots_whose_labels_name_them():
+    scene = sample_scene(3, aspect=16 / 9)
+    objs = [replace(scene.objects[0], colour="red", shape="ball", size="big"), replace(scene.objects[0], colour="blue", shape="box", size="small", x0=0.4)]
+    scene = replace(scene, objects=objs)
+    feat = layout.features(scene, 0.0, 12, 12.0)
+    swapped = feat[:, [1, 0, 2]]  # as a reading might order them
+    labels = world_plan.scene_labels(scene)
+    assert np.array_equal(match_slots(swapped, labels), feat)
+    only_blue = world_plan.scene_labels(replace(scene, objects=objs[1:]))  # the prompt names the box alone
+    moved = match_slots(feat, only_blue)
+    assert np.array_equal(moved[:, 0], feat[:, 1]) and np.array_equal(moved[:, 1], feat[:, 0])  # the ball keeps going, in a slot left over
+    assert np.array_equal(match_slots(swapped, None), swapped)
+
+
+def test_world_model_plans_text_to_video_and_extensions(tmp_path):
     torch.manual_seed(0)
     planner = world_plan.WorldPlanner(world_plan.Planner_configs["plan-tiny"])
     m = WorldModel.random("t", "world-tiny-layout", steps=2, guidance=2.0, planner=planner, plan_steps=2)
@@ -214,7 +251,14 @@ def test_world_model_plans_text_to_video_only(tmp_path):
     assert np.array_equal(r.frames, m.generate(req, lambda f: None).frames)  # a seed reproduces the plan and the clip
     img = np.full((64, 112, 3), 200, np.uint8)
     i2v = m.generate(GenerationRequest(prompt="a red box", seconds=1, width=1280, height=720, seed=1, image=img), lambda f: None)
-    assert not i2v.info["planned"]  # a given image decides where things are: no plan
+    assert i2v.info["planned"] and len(i2v.frames) == 12  # the plan continues the layout read from the image
+    m.read_layout = False
+    assert not m.generate(GenerationRequest(prompt="a red box", seconds=1, width=1280, height=720, seed=1, image=img), lambda f: None).info["planned"]
+    m.read_layout = True
+    src = simulate(5, height=64, width=112, seconds=2.0)
+    ext = m.generate(GenerationRequest(prompt=src.caption, seconds=1, width=112, height=64, seed=2, mode="extend", video=src.frames, video_fps=12), lambda f: None)
+    assert ext.info["planned"] and len(ext.frames) == 36  # an extension continues the layout read from the clip's last frames
+    assert np.array_equal(ext.frames[:24], src.frames)
     with pytest.raises(ValueError, match="layout-guided network"):
         WorldModel.random("t", "world-tiny", planner=planner)
 

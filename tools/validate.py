@@ -75,6 +75,7 @@ def main() -> None:
     ap.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto", help="network precision (auto: bf16 where the CPU has it)")
     ap.add_argument("--eta", type=float, default=0.0, help="share of fresh noise per sampling step")
     ap.add_argument("--first-frame", action="store_true", help="give the model the simulator's first frame of each scene (image-to-video): how well it animates a scene drawn right, apart from drawing it")
+    ap.add_argument("--no-read-layout", action="store_true", help="with --first-frame: animate the image unplanned, as before session 13, instead of planning from the layout read from it")
     ap.add_argument("--layout", choices=("plan", "true", "none"), default="plan", help="layout-guided models: the planner's layout (what generate does), the scene's true layout, or none")
     ap.add_argument("--planner", default=None, help="layout-guided models: planner weights (default: world-plan.safetensors beside the weights)")
     ap.add_argument("--plan-guidance", type=float, default=2.0)
@@ -90,6 +91,7 @@ def main() -> None:
             kw["planner"] = world_plan.load(args.planner)
         kw["parse_for"] = args.parse_for
         kw["plan_words"] = not args.labels_only
+        kw["read_layout"] = not args.no_read_layout
         if args.parser:
             kw["parser"] = None if args.parser == "none" else world_parse.load(args.parser)
         if args.layout == "none":

@@ -20,6 +20,7 @@ from vitascope.models.base import Capabilities, GenerationRequest, GenerationRes
 from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
 from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, layout, vocode
 from vitascope.world.captions import describe
+from vitascope.world.scene import COLOURS, SHAPES, SIZES
 from vitascope.world.sound import FLOOR
 from vitascope.world.sound import analyze
 
@@ -75,6 +76,7 @@ class WorldModel:
         parser: world_parse.WorldParser | None = None,
         parse_for: str = "plan",
         plan_words: bool = True,
+        read_layout: bool = True,
     ):
         """steps: sampling steps per window; guidance: classifier-free guidance scale, applied at
         flow times in guidance_interval [lo, hi) (elsewhere the prompt's estimate alone, one
@@ -83,13 +85,16 @@ class WorldModel:
         bfloat16 autocast (None: where the CPU computes in bfloat16 natively), the flow itself
         stays in float32. planner: for a layout-guided network (WorldNetConfig.layout), the
         layout planner (models/world_plan.py) that places a text-to-video clip's objects before
-        the network draws them, with its own steps and guidance; without one the network draws
-        alone, as it does for image-to-video, remix, edit and extension. parser: the prompt parser
+        the network draws them, with its own steps and guidance (and image-to-video's and
+        extensions' too, see read_layout); without one the network draws alone, as it does for
+        remix and edit. parser: the prompt parser
         (models/world_parse.py) that rewrites each prompt into the world's training words; parse_for:
         who reads the rewritten prompt, "plan" (the planner; the network reads the user's words)
         or "all" (the planner and the network); without a parser both read the prompt as given.
         plan_words: whether a planner that reads the parser's labels also reads its rewritten
-        prompt (False: the labels alone, see `plan_inputs`)."""
+        prompt (False: the labels alone, see `plan_inputs`). read_layout: whether image-to-video and
+        extensions are planned too, continuing the layout read from the frames they start from
+        (False: the network draws them alone)."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -115,6 +120,7 @@ class WorldModel:
             raise ValueError(f"parse_for must be 'plan' or 'all'. Got {parse_for!r}.")
         self.parse_for = parse_for
         self.plan_words = plan_words
+        self.read_layout = read_layout
         # a latent model samples FrameAE latents: clips in and out go through the autoencoder
         self.ae = world_ae.load(net.cfg.autoencoder, WEIGHTS_DIR) if net.cfg.video_channels != 3 else None
 
@@ -188,7 +194,10 @@ class WorldModel:
         gen = torch.Generator().manual_seed(req.seed)
         # text-to-video with a planner: each window's objects are placed first (the layout of the
         # frames carried over is kept), then drawn to that layout
-        planned = self.planner is not None and req.mode == "create" and req.image is None
+        # image-to-video and extensions continue the layout of the frames they start from, read
+        # from their pixels (layout.read)
+        from_frames = self.read_layout and (req.mode == "extend" or (req.mode == "create" and req.image is not None))
+        planned = self.planner is not None and ((req.mode == "create" and req.image is None) or from_frames)
         read = self.parser.parse([req.prompt])[0] if self.parser is not None and (planned or self.parse_for == "all") and req.prompt.strip() else None
         rewritten = describe(read) if read is not None else req.prompt
         plan_prompt, labels = plan_inputs(self.planner, read, req.prompt, self.plan_words) if planned else (None, None)
@@ -203,18 +212,22 @@ class WorldModel:
             source_frames = media.retime(media.fit(req.video, H, W), req.video_fps or FPS, FPS)
             src_audio = req.audio if req.audio is not None else np.zeros(int(len(req.video) / (req.video_fps or FPS) * SAMPLE_RATE), np.float32)
             source_env = _fit_len(analyze(src_audio, req.audio_rate or SAMPLE_RATE), len(source_frames) * E)
+        plan = np.zeros((0, layout.SLOTS, layout.FEATURES), np.float32)
         if req.mode == "extend":
             frames, env = source_frames, source_env
             total = len(frames) + total
+            if planned:
+                plan = match_slots(layout.read(frames[-CONTEXT:]), labels)
         elif req.mode == "create" and req.image is not None:
             # image-to-video continues the image as a one-frame clip: the clip's first frame is the
             # image itself (trained so: TrainConfig.image_share of training clips give their first frame), its sound silent
             frames = media.fit(req.image, H, W)[None]
             env = np.full((E, N_BANDS), FLOOR, np.float32)
+            if planned:
+                plan = match_slots(layout.read(frames), labels)
         elif req.mode in ("remix", "edit"):
             total = len(source_frames)
         windows = _plan(len(frames), total)
-        plan = np.zeros((0, layout.SLOTS, layout.FEATURES), np.float32)
         for w_i, (start, n_new) in enumerate(windows):
             ctx_n = min(CONTEXT, len(frames)) if len(frames) else 0
             ctx_v = torch.zeros(1, C, WINDOW, h, w)
@@ -304,6 +317,41 @@ def plan_inputs(planner: world_plan.WorldPlanner, read, prompt: str, words: bool
         return prompt, None
     labels = world_plan.scene_labels(read) if planner.cfg.labels else None
     return (describe(read) if words or labels is None else ""), labels
+
+
+def match_slots(feat: np.ndarray, labels: torch.Tensor | None) -> np.ndarray:
+    """A layout read from pixels (layout.read) with its objects moved into the planner's slots:
+    each to the slot whose labels (the prompt's objects, `world_plan.scene_labels`) name its
+    colour, and of those its shape and size; objects no label names take the slots left. The
+    planner continues each slot's track as the object its labels name."""
+    feat = np.asarray(feat, np.float32)
+    S = feat.shape[1]
+    seen = [j for j in range(S) if (feat[:, j, 0] > 0).any()]
+    if labels is None:
+        return feat
+    lab = labels.numpy()
+    sizes = lab[:, 1 + len(COLOURS) + len(SHAPES) :][:, : len(SIZES)]
+    pairs = []
+    for j in seen:
+        row = feat[feat[:, j, 0] > 0][:, j].mean(0)
+        colour, shape = int(np.argmax(row[1 : 1 + len(COLOURS)])), int(np.argmax(row[1 + len(COLOURS) : 1 + len(COLOURS) + len(SHAPES)]))
+        big = bool(layout.extents(row) > layout.BIG)
+        for k in range(S):
+            if lab[k, 0] and lab[k, 1 + colour]:
+                pairs.append((4 + 2 * lab[k, 1 + len(COLOURS) + shape] + sizes[k, list(SIZES).index("big" if big else "small")], j, k))
+    out = np.zeros_like(feat)
+    out[:, :, 0] = -1
+    placed, used = set(), set()
+    for _, j, k in sorted(pairs, reverse=True):
+        if j not in placed and k not in used:
+            out[:, k] = feat[:, j]
+            placed.add(j)
+            used.add(k)
+    free = [k for k in sorted(range(S), key=lambda k: lab[k, 0]) if k not in used]  # unlabelled slots first
+    for j in seen:
+        if j not in placed and free:
+            out[:, free.pop(0)] = feat[:, j]
+    return out
 
 
 def cpu_has_bf16() -> bool:

@@ -19,7 +19,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import ndimage
 
+from .measure import OBJECT_IDS, nearest_palette
 from .render import draw_object, with_aspect
 from .scene import COLOURS, SHAPES, Scene, object_state
 
@@ -51,15 +53,9 @@ def features(scene: Scene, start: float, n_frames: int, fps: float, aspect: floa
     out = np.zeros((n_frames, SLOTS, FEATURES), np.float32)
     out[:, :, 0] = -1
     for j, obj in enumerate(scene.objects):
-        colour = np.full(len(COLOURS), -1, np.float32)
-        colour[list(COLOURS).index(obj.colour)] = 1
-        shape = np.full(len(SHAPES), -1, np.float32)
-        shape[SHAPES.index(obj.shape)] = 1
         for i in range(n_frames):
             st = object_state(obj, start + i / fps, aspect)
-            phase = 2 * math.pi * (st.x + st.scale / 2) / _period(aspect, st.scale)
-            turn = SYMMETRY[obj.shape] * st.angle
-            out[i, j] = [1, *colour, *shape, math.cos(phase), math.sin(phase), (st.y - _Y_MID) / _Y_SPREAD, (math.log(st.scale) - _LOG_SCALE_MID) / _LOG_SCALE_SPREAD, math.cos(turn), math.sin(turn)]
+            out[i, j] = _row(obj.colour, obj.shape, st.x, st.y, st.scale, st.angle, aspect)
     return out
 
 
@@ -115,9 +111,14 @@ def maps(feat: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 CUE_CHANNELS = 2  # contacts of small objects, of big ones
-_BIG = 0.15  # extent (frame heights) above which an object is big, as world/measure.py reads it
+BIG = 0.15  # extent (frame heights) above which an object is big, as world/measure.py reads it
 _DESCENT = 0.01  # frame heights per frame: an object coming down at least this fast...
 _HALT = 0.005  # ...whose next frame comes down less than this has touched the ground
+
+
+def extents(feat: np.ndarray) -> np.ndarray:
+    """(T, SLOTS) extents of a layout's objects across, frame heights."""
+    return np.exp(np.asarray(feat, np.float32)[..., _PLACE + 3] * _LOG_SCALE_SPREAD + _LOG_SCALE_MID)
 
 
 def contact_frames(feat: np.ndarray, fps: float = 12.0) -> list[tuple[int, int, float]]:
@@ -147,10 +148,209 @@ def cues(feat: np.ndarray, env_per_frame: int, fps: float = 12.0) -> np.ndarray:
     feat = np.asarray(feat, np.float32)
     out = np.zeros((CUE_CHANNELS, len(feat) * env_per_frame), np.float32)
     for i, j, strength in contact_frames(feat, fps):
-        scale = math.exp(feat[i, j, _PLACE + 3] * _LOG_SCALE_SPREAD + _LOG_SCALE_MID)
-        c = int(scale > _BIG)
+        c = int(extents(feat[i, j]) > BIG)
         out[c, i * env_per_frame] = max(out[c, i * env_per_frame], strength)
     return out
 
 
-__all__ = ["CUE_CHANNELS", "FEATURES", "LAYOUT_CHANNELS", "SLOTS", "SYMMETRY", "contact_frames", "cues", "features", "maps", "objects"]
+# --- reading a layout back from pixels ---------------------------------------------------------
+# Extensions and image-to-video start from frames, not from a plan: the planner continues the
+# layout of the frames carried over, so it is read from them, by analysis by synthesis: each
+# object-coloured blob is matched against the silhouettes draw_object paints (every shape, over
+# grids of size and turn, then positions and sizes near the best), and the blobs are linked
+# into tracks frame to frame.
+_SCALES = np.geomspace(0.045, 0.44, 17)  # extents tried, frame heights (shrunken small .. grown big)
+_TURNS = {"ball": 1, "box": 9, "triangle": 24}  # turns tried over each shape's period of symmetry
+_MIN_AREA = 6  # pixels: smaller blobs are noise
+_ONE = 0.8  # a blob one silhouette matches this well (IoU) is one object
+_LINK = 0.25  # frame heights an object may move between frames of one track
+
+
+def _silhouettes(shape: str, cx, cy, s, a, px, py) -> np.ndarray:
+    """(candidates, pixels) inside tests of draw_shape's silhouettes at pixel centres (px, py)."""
+    dx, dy = px[None] - cx[:, None], py[None] - cy[:, None]
+    c, si = np.cos(a)[:, None], np.sin(a)[:, None]
+    u, v = c * dx + si * dy, -si * dx + c * dy
+    h = s[:, None] / 2
+    if shape == "ball":
+        return dx * dx + dy * dy <= h * h
+    if shape == "box":
+        return (np.abs(u) <= h) & (np.abs(v) <= h)
+    return (v <= h) & (np.abs(u) <= (v + h) / 2)
+
+
+def _centre(shape: str, mx, my, s, a):
+    """A silhouette's centre from the centroid (mx, my) of its pixels: a triangle's lies s / 6 below
+    its centre along its axis."""
+    if shape != "triangle":
+        return mx + 0 * s, my + 0 * s
+    return mx + np.sin(a) * s / 6, my - np.cos(a) * s / 6
+
+
+def _fit(obs: np.ndarray, valid: np.ndarray, px, py, mx: float, my: float, wide: bool, H: int) -> dict:
+    """The best silhouette of each shape for one blob: {shape: (IoU, cx, cy, scale, turn)}.
+    obs/valid: (pixels,) the blob and the pixels that count (in frame, not another object);
+    (mx, my): its centroid; wide: it touches a side edge (its centroid may be far off)."""
+    o = obs[valid].astype(np.float32)
+    pxv, pyv = px[valid], py[valid]
+    out = {}
+    for shape in SHAPES:
+        period = 2 * math.pi / SYMMETRY[shape] if SYMMETRY[shape] else 2 * math.pi
+        turns = np.arange(_TURNS[shape]) * period / _TURNS[shape]
+        s, a = (g.ravel() for g in np.meshgrid(_SCALES, turns, indexing="ij"))
+        best = None
+        for stage in range(2):
+            if stage == 1:  # around the best: positions a pixel or two off (far off at an edge), sizes and turns between the grid's
+                _, cx0, cy0, s0, a0 = best
+                step = period / _TURNS[shape]
+                reach = int(math.ceil(s0 * H / 2)) + 1 if wide else 2
+                ox, oy, ks, ka = np.meshgrid(np.arange(-reach, reach + 1) / H, np.arange(-2, 3) / H, [0.94, 1.0, 1.06], [-step / 3, 0, step / 3] if SYMMETRY[shape] else [0.0], indexing="ij")
+                cx, cy, s, a = cx0 + ox.ravel(), cy0 + oy.ravel(), s0 * ks.ravel(), a0 + ka.ravel()
+            else:
+                cx, cy = _centre(shape, mx, my, s, a)
+            inside = _silhouettes(shape, cx, cy, s, a, pxv, pyv).astype(np.float32)
+            inter = inside @ o
+            iou = inter / (inside.sum(1) + o.sum() - inter + 1e-6)
+            k = int(np.argmax(iou))
+            if best is None or iou[k] >= best[0]:
+                best = (float(iou[k]), float(cx[k]), float(cy[k]), float(s[k]), float(a[k]) % period)
+        out[shape] = best
+    return out
+
+
+def _detections(idx: np.ndarray, dist: np.ndarray, obj_ids: dict[int, str], H: int, W: int) -> list[dict]:
+    """Object-coloured blobs of one frame, each with its best silhouettes."""
+    is_obj = np.isin(idx, list(obj_ids)) & (dist < 70)
+    found = []
+    for pid, name in obj_ids.items():
+        lab, n = ndimage.label((idx == pid) & (dist < 70))
+        for k, sl in enumerate(ndimage.find_objects(lab), start=1):
+            if sl is None:
+                continue
+            blob = lab == k
+            area = int(blob[sl].sum())
+            if area < _MIN_AREA:
+                continue
+            ys, xs = np.nonzero(blob)
+            side = max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start)
+            half = int(side * 1.1) + 3
+            cyp, cxp = int(ys.mean()), int(xs.mean())
+            rows = np.arange(cyp - half, cyp + half + 1)
+            cols = np.arange(cxp - half, cxp + half + 1)
+            R, C = np.meshgrid(rows, cols, indexing="ij")
+            inframe = (R >= 0) & (R < H) & (C >= 0) & (C < W)
+            Rc, Cc = np.clip(R, 0, H - 1), np.clip(C, 0, W - 1)
+            obs = blob[Rc, Cc] & inframe
+            valid = inframe & (obs | ~is_obj[Rc, Cc])  # another object's pixels may hide this one: they do not count
+            px, py = (C.ravel() + 0.5) / H, (R.ravel() + 0.5) / H
+            wide = sl[1].start == 0 or sl[1].stop == W
+            fits = [_fit(obs.ravel(), valid.ravel(), px, py, (xs.mean() + 0.5) / H, (ys.mean() + 0.5) / H, wide, H)]
+            if max(fits[0].values())[0] < _ONE and area >= 2 * _MIN_AREA:  # perhaps objects of one colour that touch
+                fits = _split(obs, valid, px, py, wide, H) or fits
+            found += [{"colour": name, "area": int(area / len(fits)), "fits": f} for f in fits]
+    return found
+
+
+def _split(obs: np.ndarray, valid: np.ndarray, px, py, wide: bool, H: int) -> list[dict] | None:
+    """A blob as 2-3 objects of one colour that overlap: its pixels split between the peaks of
+    their distance from the blob's edge (nearest peak first, then each object's fitted
+    silhouette), each part fitted with the other parts' pixels not counting. None where that
+    explains the blob no better than one object."""
+    depth = ndimage.distance_transform_edt(obs)
+    peaks, n = ndimage.label((depth == ndimage.maximum_filter(depth, size=5)) & (depth >= 2) & obs)
+    if n < 2:
+        return None
+    top = np.argsort(ndimage.maximum(depth, peaks, np.arange(1, n + 1)))[::-1][:SLOTS] + 1
+    centres = np.array(ndimage.center_of_mass(obs, peaks, top))  # (k, 2) rows, cols in the crop
+    rr, cc = np.nonzero(obs)
+    near = np.argmin((rr[:, None] - centres[None, :, 0]) ** 2 + (cc[:, None] - centres[None, :, 1]) ** 2, axis=1)
+    owner = np.full(obs.shape, -1)
+    owner[rr, cc] = near
+    o, ok = obs.ravel(), valid.ravel()
+    parts = [(owner == k).ravel() for k in range(len(top))]
+    for _ in range(2):
+        fits, masks = [], []
+        for part in parts:
+            if part.sum() < _MIN_AREA:
+                continue
+            fit = _fit(part, ok & (part | ~o), px, py, float(px[part].mean()), float(py[part].mean()), wide, H)
+            shape, (_, cx, cy, sc, a) = max(fit.items(), key=lambda kv: kv[1][0])
+            fits.append(fit)
+            masks.append(_silhouettes(shape, np.array([cx]), np.array([cy]), np.array([sc]), np.array([a]), px, py)[0])
+        if len(fits) < 2:
+            return None
+        parts = list(np.array(masks) & o)  # next: the blob's pixels each fitted object covers
+    union = np.any(masks, axis=0)
+    iou = (union & o & ok).sum() / max(((union | o) & ok).sum(), 1)
+    return fits if iou > _ONE else None
+
+
+def _phase(cx: float, s: float, aspect: float) -> float:
+    return 2 * math.pi * (cx + s / 2) / _period(aspect, s)
+
+
+def _row(colour: str, shape: str, cx: float, cy: float, s: float, angle: float, aspect: float) -> np.ndarray:
+    """One slot's features: present, colour, shape, horizontal phase, height, size and turn."""
+    hot_c = np.full(len(COLOURS), -1, np.float32)
+    hot_c[list(COLOURS).index(colour)] = 1
+    hot_s = np.full(len(SHAPES), -1, np.float32)
+    hot_s[SHAPES.index(shape)] = 1
+    phase, turn = _phase(cx, s, aspect), SYMMETRY[shape] * angle
+    return np.array([1, *hot_c, *hot_s, math.cos(phase), math.sin(phase), (cy - _Y_MID) / _Y_SPREAD, (math.log(s) - _LOG_SCALE_MID) / _LOG_SCALE_SPREAD, math.cos(turn), math.sin(turn)], np.float32)
+
+
+def read(frames: np.ndarray, slots: int = SLOTS) -> np.ndarray:
+    """The layout of frames (T, H, W, 3) uint8, read from their pixels: (T, slots, FEATURES), the
+    `slots` objects seen longest first, absent slots as `features` leaves them. A frame where a
+    track's object is not seen takes its place from the frames around it."""
+    T, H, W, _ = frames.shape
+    aspect = W / H
+    idx, dist = nearest_palette(frames)
+    obj_ids = OBJECT_IDS
+    tracks: list[dict] = []  # {colour, frames: {f: detection}}
+    for f in range(T):
+        dets = _detections(idx[f], dist[f], obj_ids, H, W)
+        # an object leaving one side shows its other copy on the other: one object, kept once
+        dets.sort(key=lambda d: -d["area"])
+        kept = []
+        for d in dets:
+            _, cx, cy, s, _ = max(d["fits"].values())
+            d["at"] = (_phase(cx, s, aspect), cy)
+            if not any(k["colour"] == d["colour"] and _apart(k["at"], d["at"], aspect) < 0.05 for k in kept):
+                kept.append(d)
+        taken: set[int] = set()
+        for d in kept:
+            live = [tr for tr in tracks if tr["colour"] == d["colour"] and max(tr["frames"]) >= f - 3 and id(tr) not in taken]
+            near = min(live, key=lambda tr: _apart(tr["frames"][max(tr["frames"])]["at"], d["at"], aspect), default=None)
+            if near is None or _apart(near["frames"][max(near["frames"])]["at"], d["at"], aspect) > _LINK:
+                near = {"colour": d["colour"], "frames": {}}
+                tracks.append(near)
+            taken.add(id(near))
+            near["frames"][f] = d
+    tracks = [tr for tr in tracks if len(tr["frames"]) >= max(1, T // 3)]
+    tracks.sort(key=lambda tr: (-len(tr["frames"]), -sum(d["area"] for d in tr["frames"].values())))
+    out = np.zeros((T, slots, FEATURES), np.float32)
+    out[:, :, 0] = -1
+    for j, tr in enumerate(tracks[:slots]):
+        shape = max(SHAPES, key=lambda sh: sum(d["fits"][sh][0] for d in tr["frames"].values()))
+        seen = sorted(tr["frames"])
+        fit = np.array([tr["frames"][f]["fits"][shape][1:] for f in seen])  # cx, cy, s, turn
+        xs = np.unwrap([_phase(cx, s, aspect) for cx, _, s, _ in fit])  # along the wrap, continuous
+        for f in range(T):
+            k = int(np.argmin([abs(f - g) for g in seen]))
+            phase = float(np.interp(f, seen, xs))
+            cy = float(np.interp(f, seen, fit[:, 1]))
+            s = float(np.exp(np.interp(f, seen, np.log(fit[:, 2]))))
+            cx = phase / (2 * math.pi) * _period(aspect, s) - s / 2
+            out[f, j] = _row(tr["colour"], shape, cx, cy, s, float(fit[k, 3]), aspect)
+    return out
+
+
+def _apart(p: tuple[float, float], q: tuple[float, float], aspect: float) -> float:
+    """Distance (frame heights, about) between two (phase, height) places, across the wrap."""
+    d = abs(p[0] - q[0]) % (2 * math.pi)
+    d = min(d, 2 * math.pi - d) / (2 * math.pi) * aspect
+    return float(math.hypot(d, p[1] - q[1]))
+
+
+__all__ = ["BIG", "CUE_CHANNELS", "FEATURES", "LAYOUT_CHANNELS", "SLOTS", "SYMMETRY", "contact_frames", "cues", "extents", "features", "maps", "objects", "read"]

@@ -28,6 +28,7 @@ _PALETTE = (
     + [(RAIN, ("rain", "")), (FLAKE, ("white", ""))]
 )
 _PAL_RGB = np.array([c for c, _ in _PALETTE], np.float32)
+OBJECT_IDS = {i: n for i, (_, (k, n)) in enumerate(_PALETTE) if k == "object"}  # palette index: object colour
 
 
 @dataclass
@@ -64,7 +65,7 @@ class Reading:
         return float(np.mean([any(abs(o - c) <= 1 / 12 + 1e-6 for o in self.onsets) for c in self.contacts]))
 
 
-def _nearest(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def nearest_palette(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index into _PALETTE of each pixel's nearest colour, and the distance to it."""
     flat = frames.reshape(-1, 3).astype(np.float32)
     d = ((flat[:, None, :] - _PAL_RGB[None]) ** 2).sum(-1)
@@ -80,12 +81,11 @@ def _mode_name(idx: np.ndarray, kind: str) -> str:
 
 def measure(frames: np.ndarray, fps: float, audio: np.ndarray | None = None, sample_rate: int = 16000) -> Reading:
     T, H, W, _ = frames.shape
-    idx, dist = _nearest(frames)
+    idx, dist = nearest_palette(frames)
     horizon = int(round(HORIZON * H))
     sky = _mode_name(idx[:, : int(0.3 * H)], "sky")
     ground = _mode_name(idx[:, horizon + 2 :], "ground")
-    obj_ids = {i: n for i, (_, (k, n)) in enumerate(_PALETTE) if k == "object"}
-    tracks = _tracks(idx, dist, obj_ids, H, W, fps)
+    tracks = _tracks(idx, dist, OBJECT_IDS, H, W, fps)
     per_frame = [sum(1 for tr in tracks if f in tr.frames) for f in range(T)]
     count = int(np.median(per_frame)) if per_frame else 0
     onsets = _onsets(audio, sample_rate) if audio is not None else []
@@ -93,7 +93,7 @@ def measure(frames: np.ndarray, fps: float, audio: np.ndarray | None = None, sam
     return Reading(
         sky=sky,
         ground=ground,
-        camera=_camera(idx, horizon, obj_ids, H, W, fps),
+        camera=_camera(idx, horizon, OBJECT_IDS, H, W, fps),
         weather=_weather(idx, dist, horizon, ground, H, fps),
         tracks=tracks,
         count=count,
