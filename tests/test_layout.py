@@ -174,9 +174,21 @@ def test_training_clips_carry_their_true_layout_or_none():
         TrainConfig(layout_share=1.5)
 
 
+def test_planner_learns_fresh_scenes_from_their_start():
+    def first_sizes(fresh):
+        x = make_batch(PlanTrainConfig(batch=64, extend_share=0.0, fresh_start=fresh), step=5)[0]
+        present = x[:, 0, :, 0] > 0
+        return layout.extents(x[:, 0].numpy())[present.numpy()]
+
+    # at its start every object has its size's own extent; later, growing and shrinking ones do not
+    assert np.allclose(sorted(set(np.round(first_sizes(True), 4))), [0.1, 0.2])
+    assert len(set(np.round(first_sizes(False), 4))) > 2
+
+
 def test_planner_trains_resumes_and_samples(tmp_path):
     x, aspect, ctx, caps, labels = make_batch(PlanTrainConfig(batch=6, extend_share=1.0), step=3)
-    assert x.shape == (6, 48, layout.SLOTS, layout.FEATURES) and ctx[:, :4].eq(1).all() and len(caps) == 6
+    assert x.shape == (6, 48, layout.SLOTS, layout.FEATURES) and ctx[:, :1].eq(1).all() and len(caps) == 6
+    assert set(ctx.sum(1).tolist()) <= {1, 4, 8, 12, 24}  # an image, or a window continuing the last
     cfg = PlanTrainConfig(model="plan-tiny", batch=4, save_every=2)
     run = tmp_path / "run"
     train(run, PlanTrainConfig(**{**cfg.__dict__, "steps": 2}))
@@ -276,7 +288,7 @@ def test_cli_trains_a_planner_and_a_layout_guided_model_that_load_together(tmp_p
     r1 = m.generate(GenerationRequest(prompt="two red balls bouncing", seconds=1, width=640, height=360, seed=3), lambda f: None)
     assert r1.info["planned"] and r1.frames.shape == (12, 64, 112, 3)
     ext = m.generate(GenerationRequest(prompt="more", seconds=2, width=640, height=360, seed=2, mode="extend", video=r1.frames, video_fps=12, audio=r1.audio, audio_rate=16000), lambda f: None)
-    assert not ext.info["planned"] and np.array_equal(ext.frames[:12], r1.frames)  # a given clip is continued as drawn
+    assert ext.info["planned"] and np.array_equal(ext.frames[:12], r1.frames)  # a given clip is continued as drawn, its layout read and planned on
     bad = cli(tmp_path, "train-plan", "--model", "plan-huge", check=False)
     assert bad.returncode != 0 and "model must be one of" in bad.stdout + bad.stderr
     bad = cli(tmp_path, "train", "--model", "world-tiny-layout", "--layout-share", "2", check=False)

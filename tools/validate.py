@@ -80,7 +80,7 @@ def main() -> None:
     ap.add_argument("--planner", default=None, help="layout-guided models: planner weights (default: world-plan.safetensors beside the weights)")
     ap.add_argument("--plan-guidance", type=float, default=2.0)
     ap.add_argument("--labels-only", action="store_true", help="a planner with labels reads the parser's labels alone, not its rewritten prompt")
-    ap.add_argument("--parse-for", choices=("plan", "all"), default="plan", help="who reads the parser's rewritten prompt: the planner, or the planner and the network")
+    ap.add_argument("--parse-for", choices=("plan", "all", "settings"), default="plan", help="who reads the parser's rewritten prompt: the planner, the planner and the network, or the planner and (its sky, weather and camera, after the user's words) the network")
     ap.add_argument("--parser", default=None, help="prompt parser weights, or 'none' to read prompts as given (default: world-parse.safetensors beside the weights)")
     args = ap.parse_args()
     rows = {}

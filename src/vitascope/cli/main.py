@@ -319,6 +319,8 @@ def train_plan(
     canonical: Annotated[float, typer.Option(help="Share of captions in the fixed phrasing the prompt parser rewrites prompts into.")] = 0.0,
     init_from: Annotated[Optional[Path], typer.Option(help="Planner weights a new run starts from (layers they lack start new).")] = None,
     label_only: Annotated[float, typer.Option(help="Share of layouts planned from the parser's labels alone, without the caption (planners with labels).")] = 0.0,
+    fresh_start: Annotated[bool, typer.Option(help="Layouts without known frames start at their scene's start, as text-to-video clips do.")] = False,
+    place_weight: Annotated[float, typer.Option(help="Loss weight of the place features (phase, height, size, turn) against present, colour and shape.")] = 1.0,
     export: Annotated[Optional[Path], typer.Option(help="Write the EMA weights here (safetensors) at the end.")] = None,
 ) -> None:
     """Train the layout planner of the layout-guided world model (world-s-layout); resumable."""
@@ -326,7 +328,7 @@ def train_plan(
     from vitascope.train.world_plan import train as run_training
 
     try:
-        cfg = PlanTrainConfig(model=model, steps=steps, batch=batch, lr=lr, seed=seed, schedule=schedule, text_noise=text_noise, token_drop=token_drop, canonical=canonical, init_from=str(init_from) if init_from else None, label_only=label_only)
+        cfg = PlanTrainConfig(model=model, steps=steps, batch=batch, lr=lr, seed=seed, schedule=schedule, text_noise=text_noise, token_drop=token_drop, canonical=canonical, init_from=str(init_from) if init_from else None, label_only=label_only, fresh_start=fresh_start, place_weight=place_weight)
     except ValueError as e:
         _fail(str(e))
     _train_with_progress(run_training, run, cfg, steps, minutes)

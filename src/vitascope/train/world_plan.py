@@ -40,7 +40,7 @@ class PlanTrainConfig:
     save_every: int = 200
     log_every: int = 10
     caption_dropout: float = 0.1
-    extend_share: float = 0.3  # share of layouts whose first 4-24 frames are given (a window continuing the last)
+    extend_share: float = 0.3  # share of layouts whose first 1-24 frames are given (a window continuing the last, an image)
     schedule: str = "cosine"  # or "constant"
     min_lr: float = 0.1
     # held-out synonyms lie near their training words in the frozen encoder's space, not on them:
@@ -56,6 +56,14 @@ class PlanTrainConfig:
     # for a planner with labels: the prompt parser's labels say all a layout needs, and a planner
     # that must also read them without words learns to follow them (session 11)
     label_only: float = 0.0
+    # a layout without known frames starts where its scene starts, as a text-to-video clip does
+    # (else half start later: a planner that cannot tell them apart planned "rising" objects at the
+    # top, where a scene's rising object is after a few seconds, session 13); layouts with known
+    # frames start anywhere, as extensions do
+    fresh_start: bool = False
+    # loss weight of the place features (horizontal phase, height, size, turn) against the rest
+    # (present, colour, shape), which stay the same through a track
+    place_weight: float = 1.0
 
     def __post_init__(self):
         if self.schedule not in ("constant", "cosine"):
@@ -85,11 +93,13 @@ def make_batch(cfg: PlanTrainConfig, step: int):
         seed = int(rng.integers(2**62))
         scene = sample_scene(seed, aspect=w / h)
         start = 0.0 if rng.random() < 0.5 else float(rng.uniform(0, 16))
-        feats.append(layout.features(scene, start, cfg.frames, cfg.fps))
-        aspects.append(w / h)
         m = np.zeros(cfg.frames, np.float32)
         if rng.random() < cfg.extend_share:
-            m[: int(rng.choice([4, 8, 12, 24]))] = 1
+            m[: int(rng.choice([1, 4, 8, 12, 24]))] = 1  # 1: image-to-video
+        elif cfg.fresh_start:
+            start = 0.0
+        feats.append(layout.features(scene, start, cfg.frames, cfg.fps))
+        aspects.append(w / h)
         ctx.append(m)
         labels.append(scene_labels(scene))
         if rng.random() < cfg.caption_dropout:
@@ -113,14 +123,17 @@ def perturb_text(net, tokens: torch.Tensor, mask: torch.Tensor, noise: float, dr
     return tokens, mask & ~hide
 
 
-def loss_fn(net: WorldPlanner, x: torch.Tensor, aspect, ctx_mask, tokens, token_mask, gen: torch.Generator, labels=None) -> torch.Tensor:
+def loss_fn(net: WorldPlanner, x: torch.Tensor, aspect, ctx_mask, tokens, token_mask, gen: torch.Generator, labels=None, place_weight: float = 1.0) -> torch.Tensor:
     B = x.shape[0]
     t = torch.sigmoid(torch.randn(B, generator=gen) * 1.0)  # logit-normal times
     noise = torch.randn(x.shape, generator=gen)
     xt = t.view(B, 1, 1, 1) * x + (1 - t.view(B, 1, 1, 1)) * noise
     v = net(xt, t, tokens, token_mask, aspect, x, ctx_mask, labels)
     free = (1 - ctx_mask)[:, :, None, None]
-    return (free * (v - (x - noise)) ** 2).sum() / (free.sum() * x.shape[2] * x.shape[3]).clamp(min=1)
+    weight = torch.ones(x.shape[-1])
+    weight[layout.PLACE :] = place_weight
+    weight = weight * x.shape[-1] / weight.sum()  # the same mean weight, so the loss keeps its scale
+    return (free * weight * (v - (x - noise)) ** 2).sum() / (free.sum() * x.shape[2] * x.shape[3]).clamp(min=1)
 
 
 def train(run_dir: str | Path, cfg: PlanTrainConfig, *, max_seconds: float | None = None, on_step: Callable[[int, dict], None] | None = None) -> dict:
@@ -157,7 +170,7 @@ def train(run_dir: str | Path, cfg: PlanTrainConfig, *, max_seconds: float | Non
             g["lr"] = lr
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         tokens, token_mask = perturb_text(net, tokens, token_mask, cfg.text_noise, cfg.token_drop, gen)
-        loss = loss_fn(net, x, aspect, ctx_mask, tokens, token_mask, gen, labels if net.cfg.labels else None)
+        loss = loss_fn(net, x, aspect, ctx_mask, tokens, token_mask, gen, labels if net.cfg.labels else None, cfg.place_weight)
         gnorm = optimizer_step(loss, net, ema, opt, step, cfg.ema)
         step += 1
         last = {"step": step, "loss": loss.item(), "grad_norm": gnorm, "lr": lr, "sec": time.time() - t0}

@@ -30,7 +30,8 @@ SLOTS = 3
 # names a colour of the world rather than a blend), shape label, cos and sin of the horizontal
 # phase, height, size, cos and sin of the turn (times the shape's symmetry)
 _COLOUR, _SHAPE = 1, 1 + len(COLOURS)
-_PLACE = _SHAPE + len(SHAPES)
+PLACE = _SHAPE + len(SHAPES)  # where the place features (phase, height, size, turn) begin
+_PLACE = PLACE
 FEATURES = _PLACE + 6
 LAYOUT_CHANNELS = 1 + 3 + len(SHAPES)  # silhouette, colour inside it, shape labels inside it
 SYMMETRY = {"ball": 0, "box": 4, "triangle": 1}  # a turn of 2 pi / k looks the same; a ball looks the same at any turn
@@ -353,4 +354,4 @@ def _apart(p: tuple[float, float], q: tuple[float, float], aspect: float) -> flo
     return float(math.hypot(d, p[1] - q[1]))
 
 
-__all__ = ["BIG", "CUE_CHANNELS", "FEATURES", "LAYOUT_CHANNELS", "SLOTS", "SYMMETRY", "contact_frames", "cues", "extents", "features", "maps", "objects", "read"]
+__all__ = ["BIG", "CUE_CHANNELS", "FEATURES", "LAYOUT_CHANNELS", "PLACE", "SLOTS", "SYMMETRY", "contact_frames", "cues", "extents", "features", "maps", "objects", "read"]
