@@ -3,7 +3,8 @@
     python benchmarks/generate.py [--model vitascope-world] [--repeats 2]
 
 Each size is generated `repeats` times with the model already loaded (what the server and a
-second `vitascope generate` see); the first load is timed on its own. Prints seconds per clip,
+second `vitascope generate` see); the first load is timed on its own; then one extension of a
+clip by as many seconds, with the time its layout takes to read. Prints seconds per clip,
 the real-time factor, and the process's peak resident memory.
 """
 
@@ -52,6 +53,17 @@ def main() -> None:
             enc += time.perf_counter() - t1
         gen, enc = gen / args.repeats, enc / args.repeats
         print(f"{size:<11}{gen:>11.2f}{enc:>10.2f}{gen + enc:>9.2f}{args.seconds / (gen + enc):>12.2f}")
+    # an extension: 4 more seconds of the last clip, whose layout is read from its last frames first
+    from vitascope.models.world import CONTEXT, native_size
+    from vitascope.world import layout
+
+    src = backend.generate(GenerationRequest(prompt="two red balls bouncing on green grass at sunset", seconds=args.seconds, width=1280, height=720, seed=0), lambda f: None)
+    t = time.perf_counter()
+    layout.read(media.fit(src.frames, *native_size(1280, 720))[-CONTEXT:])
+    read_s = time.perf_counter() - t
+    t = time.perf_counter()
+    backend.generate(GenerationRequest(prompt="two red balls bouncing on green grass at sunset", seconds=args.seconds, width=1280, height=720, seed=1, mode="extend", video=src.frames, video_fps=src.fps, audio=src.audio, audio_rate=src.sample_rate), lambda f: None)
+    print(f"extension of a {args.seconds:g}-s 1280x720 clip by {args.seconds:g} s: {time.perf_counter() - t:.2f} s (reading the layout of its last {CONTEXT} frames: {read_s:.2f} s)")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak:.0f} MB")
 

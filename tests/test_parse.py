@@ -20,7 +20,6 @@ from vitascope.world.captions import (
     MOTION_WORDS,
     SHAPE_WORDS,
     describe,
-    describe_settings,
 )
 from vitascope.world.scene import Scene, WorldObject
 
@@ -33,7 +32,6 @@ def test_describe_phrases_a_scene_in_first_training_words_defaults_unsaid():
     plain = Scene(objects=(WorldObject("yellow", "triangle", "small", "spinning"),))
     assert describe(plain) == "a yellow triangle spinning on green grass during the day"
     assert describe(Scene(objects=(WorldObject("purple", "box", "big", "still"),))).startswith("a big purple box")
-    assert describe_settings(scene) == "at sunset while it rains; the camera pans left" and describe_settings(plain) == "during the day"
     held = {w for table in (COLOUR_WORDS, CAMERA_WORDS) for _, held in table.values() for w in held}
     held |= {w for _, held in SHAPE_WORDS.values() for pair in held for w in pair} | {w for _, held in MOTION_WORDS.values() for pair in held for w in pair}
     for seed in range(50):

@@ -19,7 +19,7 @@ from vitascope.models import flow, text, world_ae, world_parse, world_plan
 from vitascope.models.base import Capabilities, GenerationRequest, GenerationResult, Progress
 from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
 from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, layout, vocode
-from vitascope.world.captions import describe, describe_settings
+from vitascope.world.captions import describe
 from vitascope.world.scene import COLOURS, SHAPES, SIZES
 from vitascope.world.sound import FLOOR
 from vitascope.world.sound import analyze
@@ -89,10 +89,8 @@ class WorldModel:
         extensions' too, see read_layout); without one the network draws alone, as it does for
         remix and edit. parser: the prompt parser
         (models/world_parse.py) that rewrites each prompt into the world's training words; parse_for:
-        who reads the rewritten prompt, "plan" (the planner; the network reads the user's words),
-        "all" (the planner and the network) or "settings" (the planner; the network reads the
-        user's words followed by the parser's sky, weather and camera in training words); without
-        a parser both read the prompt as given.
+        who reads the rewritten prompt, "plan" (the planner; the network reads the user's words)
+        or "all" (the planner and the network); without a parser both read the prompt as given.
         plan_words: whether a planner that reads the parser's labels also reads its rewritten
         prompt (False: the labels alone, see `plan_inputs`). read_layout: whether image-to-video and
         extensions are planned too, continuing the layout read from the frames they start from
@@ -118,8 +116,8 @@ class WorldModel:
         self.plan_steps = plan_steps
         self.plan_guidance = plan_guidance
         self.parser = parser.eval() if parser is not None else None
-        if parse_for not in ("plan", "all", "settings"):
-            raise ValueError(f"parse_for must be 'plan', 'all' or 'settings'. Got {parse_for!r}.")
+        if parse_for not in ("plan", "all"):
+            raise ValueError(f"parse_for must be 'plan' or 'all'. Got {parse_for!r}.")
         self.parse_for = parse_for
         self.plan_words = plan_words
         self.read_layout = read_layout
@@ -200,13 +198,9 @@ class WorldModel:
         # from their pixels (layout.read)
         from_frames = self.read_layout and (req.mode == "extend" or (req.mode == "create" and req.image is not None))
         planned = self.planner is not None and ((req.mode == "create" and req.image is None) or from_frames)
-        read = self.parser.parse([req.prompt])[0] if self.parser is not None and (planned or self.parse_for != "plan") and req.prompt.strip() else None
+        read = self.parser.parse([req.prompt])[0] if self.parser is not None and (planned or self.parse_for == "all") and req.prompt.strip() else None
         plan_prompt, labels = plan_inputs(self.planner, read, req.prompt, self.plan_words) if planned else (None, None)
-        net_prompt = req.prompt
-        if read is not None and self.parse_for == "all":
-            net_prompt = describe(read)
-        elif read is not None and self.parse_for == "settings":
-            net_prompt = f"{req.prompt} {describe_settings(read)}".strip()
+        net_prompt = describe(read) if read is not None and self.parse_for == "all" else req.prompt
         tokens, mask = text.encode([net_prompt])
         plan_tokens, plan_mask = (tokens, mask) if plan_prompt in (None, net_prompt) else text.encode([plan_prompt])
         E = ENV_RATE // FPS

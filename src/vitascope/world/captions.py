@@ -188,10 +188,3 @@ def describe(scene: Scene) -> str:
     if scene.camera != "static":
         text += "; " + CAMERA_WORDS[scene.camera][0][0]
     return text
-
-
-def describe_settings(scene: Scene) -> str:
-    """The scene's sky, weather and camera in `describe`'s words: "at sunset while it rains; the
-    camera pans left" (clear weather and a static camera unsaid)."""
-    text = " ".join(w for w in (SKY_WORDS[scene.sky][0][0], WEATHER_WORDS[scene.weather][0][0]) if w)
-    return text + ("; " + CAMERA_WORDS[scene.camera][0][0] if scene.camera != "static" else "")
