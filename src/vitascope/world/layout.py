@@ -163,7 +163,10 @@ def cues(feat: np.ndarray, env_per_frame: int, fps: float = 12.0) -> np.ndarray:
 _SCALES = np.geomspace(0.045, 0.44, 17)  # extents tried, frame heights (shrunken small .. grown big)
 _TURNS = {"ball": 1, "box": 9, "triangle": 24}  # turns tried over each shape's period of symmetry
 _MIN_AREA = 6  # pixels: smaller blobs are noise
+_NEAR = 40  # colour distance (0-255 RGB) within which a pixel is of a palette colour (measure.py: 70; the haze a generated object trails is not the object)
 _ONE = 0.8  # a blob one silhouette matches this well (IoU) is one object
+_SPLIT = 0.9  # one that several match this well together is several
+_SEEN = 0.5  # share of the frames a track must be seen in
 _LINK = 0.25  # frame heights an object may move between frames of one track
 
 
@@ -221,10 +224,10 @@ def _fit(obs: np.ndarray, valid: np.ndarray, px, py, mx: float, my: float, wide:
 
 def _detections(idx: np.ndarray, dist: np.ndarray, obj_ids: dict[int, str], H: int, W: int) -> list[dict]:
     """Object-coloured blobs of one frame, each with its best silhouettes."""
-    is_obj = np.isin(idx, list(obj_ids)) & (dist < 70)
+    is_obj = np.isin(idx, list(obj_ids)) & (dist < _NEAR)
     found = []
     for pid, name in obj_ids.items():
-        lab, n = ndimage.label((idx == pid) & (dist < 70))
+        lab, n = ndimage.label((idx == pid) & (dist < _NEAR))
         for k, sl in enumerate(ndimage.find_objects(lab), start=1):
             if sl is None:
                 continue
@@ -283,7 +286,7 @@ def _split(obs: np.ndarray, valid: np.ndarray, px, py, wide: bool, H: int) -> li
         parts = list(np.array(masks) & o)  # next: the blob's pixels each fitted object covers
     union = np.any(masks, axis=0)
     iou = (union & o & ok).sum() / max(((union | o) & ok).sum(), 1)
-    return fits if iou > _ONE else None
+    return fits if iou > _SPLIT else None
 
 
 def _phase(cx: float, s: float, aspect: float) -> float:
@@ -328,7 +331,7 @@ def read(frames: np.ndarray, slots: int = SLOTS) -> np.ndarray:
                 tracks.append(near)
             taken.add(id(near))
             near["frames"][f] = d
-    tracks = [tr for tr in tracks if len(tr["frames"]) >= max(1, T // 3)]
+    tracks = [tr for tr in tracks if len(tr["frames"]) >= max(1, int(T * _SEEN))]
     tracks.sort(key=lambda tr: (-len(tr["frames"]), -sum(d["area"] for d in tr["frames"].values())))
     out = np.zeros((T, slots, FEATURES), np.float32)
     out[:, :, 0] = -1
