@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from vitascope.models import world_plan
+from vitascope.models import text, world_plan
 from vitascope.models.base import GenerationRequest
 from vitascope.models.world import WorldModel, match_slots
 from vitascope.models.world_net import WorldNet, WorldNet_configs, load_weights
@@ -145,7 +145,6 @@ def test_copying_detail_head_takes_object_colours_from_the_silhouettes_at_any_ti
 
 
 def test_planner_reads_standardised_token_features_and_trains_on_perturbed_ones():
-    from vitascope.models import text
     from vitascope.train.world_plan import perturb_text
 
     net = world_plan.WorldPlanner(world_plan.Planner_configs["plan-tiny"])
@@ -185,6 +184,28 @@ def test_planner_learns_fresh_scenes_from_their_start():
     assert len(set(np.round(first_sizes(False), 4))) > 2
 
 
+def test_displacement_planner_plans_where_objects_start_and_how_far_they_move(tmp_path):
+    scene = sample_scene(5, aspect=16 / 9)
+    feat = torch.from_numpy(layout.features(scene, 2.0, 48, 12.0))
+    z = world_plan.to_plan(feat)
+    assert z.shape == (48, layout.SLOTS, layout.FEATURES + 1) and torch.allclose(world_plan.from_plan(z), feat, atol=1e-5)
+    assert torch.equal(z[:, :, layout.PLACE], z[:1, :, layout.PLACE].expand(48, -1))  # the start's phase, in every frame
+    slide = replace(scene.objects[0], motion="slide_left", direction=0)
+    moved = world_plan.to_plan(torch.from_numpy(layout.features(replace(scene, objects=(slide,)), 0.0, 48, 12.0)))[:, 0, -1]
+    assert moved[0] == 0 and (torch.diff(moved) < 0).all()  # going left, frame by frame, across the wrap too
+    # a planner of phases grows into one of displacements: the new feature's weights start at zero
+    old = world_plan.WorldPlanner(world_plan.Planner_configs["plan-tiny-labels"])
+    path = tmp_path / "p.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in old.state_dict().items()}, str(path), metadata={"config": json.dumps(old.cfg.to_dict())})
+    r = train(tmp_path / "run", PlanTrainConfig(model="plan-tiny-moves", batch=2, steps=2, init_from=str(path)))
+    assert r["step"] == 2
+    net = world_plan.load(export_weights(tmp_path / "run", tmp_path / "moves.safetensors"))
+    out = world_plan.sample(net, *text.encode(["a red ball sliding left"]), text.encode([""]), 16 / 9, 48, steps=2, generator=torch.Generator().manual_seed(0), labels=world_plan.scene_labels(replace(scene, objects=(slide,))))
+    assert out.shape == (48, layout.SLOTS, layout.FEATURES)
+
+
 def test_planner_trains_resumes_and_samples(tmp_path):
     x, aspect, ctx, caps, labels = make_batch(PlanTrainConfig(batch=6, extend_share=1.0), step=3)
     assert x.shape == (6, 48, layout.SLOTS, layout.FEATURES) and ctx[:, :1].eq(1).all() and len(caps) == 6
@@ -200,7 +221,6 @@ def test_planner_trains_resumes_and_samples(tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)  # resuming is the same run
     assert [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()] == []  # logs every 10 steps
     net = world_plan.load(export_weights(run, tmp_path / "plan.safetensors"))
-    from vitascope.models import text
 
     tokens, mask = text.encode(["two red balls bouncing"])
     known = torch.randn(48, layout.SLOTS, layout.FEATURES)

@@ -17,13 +17,14 @@ WorldNet.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vitascope.world.layout import FEATURES, SLOTS
+from vitascope.world.layout import FEATURES, PLACE, SLOTS
 from vitascope.world.scene import CAMERAS, COLOURS, SHAPES, SIZES, Scene
 
 from . import text
@@ -65,6 +66,13 @@ class PlannerConfig:
     # that moved a "sliding right" and a "sliding left" object the same way, whichever way its
     # noise started (session 10): a label on the slot's own tokens says it where it acts
     labels: int = 0
+    # plan each object's horizontal place as where it is at the window's first frame plus how far
+    # it has moved since (see `to_plan`), not as its phase frame by frame: the mean track of a
+    # "sliding left" object at an unknown place is then a line going left, where in phases it is
+    # zero for either direction, so that a planner of phases never learned left from right even
+    # with labels (session 13: half its slides went either way whatever they said). features is
+    # then FEATURES + 1
+    displacement: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,7 +87,39 @@ Planner_configs = {
     "plan-s": PlannerConfig(),
     "plan-tiny-labels": PlannerConfig(dim=32, layers=1, heads=2, labels=LABELS),
     "plan-s-labels": PlannerConfig(labels=LABELS),
+    "plan-tiny-moves": PlannerConfig(dim=32, layers=1, heads=2, labels=LABELS, displacement=True, features=FEATURES + 1),
+    "plan-s-moves": PlannerConfig(labels=LABELS, displacement=True, features=FEATURES + 1),
 }
+
+_MOVE_SCALE = 2.0  # radians of phase per unit of the displacement feature (a slide moves about 2.5 in 4 s)
+
+
+def to_plan(feat: torch.Tensor) -> torch.Tensor:
+    """Layout features (..., T, SLOTS, FEATURES) as a displacement planner plans them
+    (..., T, SLOTS, FEATURES + 1): the phase channels hold the phase of the first frame in every
+    frame, and a last channel how far the phase has turned since, unwrapped (0 where absent)."""
+    cos, sin = feat[..., PLACE], feat[..., PLACE + 1]
+    phase = torch.atan2(sin, cos)
+    step = torch.diff(phase, dim=-2)
+    step = torch.remainder(step + math.pi, 2 * math.pi) - math.pi  # the short way round
+    moved = torch.cat([torch.zeros_like(phase[..., :1, :]), torch.cumsum(step, dim=-2)], dim=-2)
+    out = torch.cat([feat, moved[..., None] / _MOVE_SCALE], dim=-1)
+    out[..., PLACE] = cos[..., :1, :].expand_as(cos)
+    out[..., PLACE + 1] = sin[..., :1, :].expand_as(sin)
+    return out
+
+
+def from_plan(z: torch.Tensor) -> torch.Tensor:
+    """The inverse of `to_plan` (for generated plans too: the first frame's phase is read from the
+    mean of the phase channels over the window, and the phase channels of the result are unit)."""
+    start = torch.atan2(z[..., PLACE + 1].mean(-2, keepdim=True), z[..., PLACE].mean(-2, keepdim=True))
+    phase = start + z[..., -1] * _MOVE_SCALE
+    out = z[..., :-1].clone()
+    out[..., PLACE] = torch.cos(phase)
+    out[..., PLACE + 1] = torch.sin(phase)
+    absent = z[..., :1] <= 0
+    out[..., PLACE : PLACE + 2] = torch.where(absent, torch.zeros_like(out[..., PLACE : PLACE + 2]), out[..., PLACE : PLACE + 2])
+    return out
 
 
 class Block(nn.Module):
@@ -213,8 +253,10 @@ def sample(
     ctx/ctx_mask: known frames (frames, SLOTS, FEATURES) and (frames,), kept as given; labels:
     (SLOTS, LABELS) for a planner that reads them, guided against no labels with the empty prompt."""
     S, Fe = net.cfg.slots, net.cfg.features
-    ctx = torch.zeros(frames, S, Fe) if ctx is None else ctx
+    ctx = torch.zeros(frames, S, FEATURES) if ctx is None else ctx
     ctx_mask = torch.zeros(frames) if ctx_mask is None else ctx_mask
+    if net.cfg.displacement:
+        ctx = to_plan(ctx)
     toks, tmask = text.pair((tokens, mask), null)
     asp = torch.full((2,), float(aspect))
     c, cm = ctx[None].expand(2, -1, -1, -1), ctx_mask[None].expand(2, -1)
@@ -228,7 +270,29 @@ def sample(
         v = v[1:] + guidance * (v[:1] - v[1:])
         x = x + (ts[i + 1] - t) * v
     x = torch.where(keep, ctx[None], x)
-    return x[0]
+    return from_plan(x[0]) if net.cfg.displacement else x[0]
+
+
+def widen(state: dict, cfg: PlannerConfig) -> dict:
+    """A planner's weights (a state dict) for `cfg`, which plans FEATURES + 1 numbers per object
+    and frame (displacement) where the weights plan FEATURES: the input and output layers gain
+    the new feature (as zeros, after the others), everything else stays."""
+    k, old, new = cfg.chunk, FEATURES, cfg.features
+    if state["out.weight"].shape[0] == new * k:
+        return state
+    state = dict(state)
+    w = state["inp.weight"].view(-1, k, 2 * old + 1)
+    grown = torch.zeros(w.shape[0], k, 2 * new + 1)
+    grown[..., :old] = w[..., :old]  # the noisy layout
+    grown[..., new : new + old] = w[..., old : 2 * old]  # the known layout
+    grown[..., 2 * new] = w[..., 2 * old]  # the mask
+    state["inp.weight"] = grown.view(w.shape[0], -1)
+    for name in ("out.weight", "out.bias"):
+        t = state[name].view(k, old, *state[name].shape[1:])
+        g = torch.zeros(k, new, *t.shape[2:])
+        g[:, :old] = t
+        state[name] = g.view(k * new, *t.shape[2:])
+    return state
 
 
 def load(path) -> WorldPlanner:
@@ -244,4 +308,4 @@ def load(path) -> WorldPlanner:
     return net.eval()
 
 
-__all__ = ["CHUNK", "LABELS", "PlannerConfig", "Planner_configs", "WorldPlanner", "load", "sample", "scene_labels"]
+__all__ = ["CHUNK", "LABELS", "PlannerConfig", "Planner_configs", "WorldPlanner", "from_plan", "load", "sample", "scene_labels", "to_plan", "widen"]

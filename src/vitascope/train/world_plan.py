@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from vitascope.models import text
-from vitascope.models.world_plan import Planner_configs, WorldPlanner, scene_labels
+from vitascope.models.world_plan import Planner_configs, WorldPlanner, scene_labels, to_plan, widen
 from vitascope.world import caption, layout, sample_scene
 from vitascope.world.captions import describe
 
@@ -148,7 +148,7 @@ def train(run_dir: str | Path, cfg: PlanTrainConfig, *, max_seconds: float | Non
         if cfg.init_from:  # a trained planner's weights (and text statistics); new layers start as they are
             from safetensors.torch import load_file
 
-            missing, unexpected = ema.load_state_dict({k: v.float() for k, v in load_file(cfg.init_from).items()}, strict=False)
+            missing, unexpected = ema.load_state_dict(widen({k: v.float() for k, v in load_file(cfg.init_from).items()}, ema.cfg), strict=False)
             if unexpected:
                 raise ValueError(f"init_from holds weights this planner lacks: {', '.join(unexpected)}")
         else:  # the encoder's token statistics, from training captions
@@ -170,6 +170,8 @@ def train(run_dir: str | Path, cfg: PlanTrainConfig, *, max_seconds: float | Non
             g["lr"] = lr
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         tokens, token_mask = perturb_text(net, tokens, token_mask, cfg.text_noise, cfg.token_drop, gen)
+        if net.cfg.displacement:
+            x = to_plan(x)
         loss = loss_fn(net, x, aspect, ctx_mask, tokens, token_mask, gen, labels if net.cfg.labels else None, cfg.place_weight)
         gnorm = optimizer_step(loss, net, ema, opt, step, cfg.ema)
         step += 1
