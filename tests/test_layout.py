@@ -295,6 +295,23 @@ def test_world_model_plans_text_to_video_and_extensions(tmp_path):
         WorldModel.random("t", "world-tiny", planner=planner)
 
 
+def test_planned_places_are_smoothed_over_time_but_known_frames_kept():
+    torch.manual_seed(0)
+    planner = world_plan.WorldPlanner(world_plan.Planner_configs["plan-tiny"])
+    torch.nn.init.normal_(planner.out.weight, std=0.5)  # an untrained planner that trembles
+    known = layout.features(sample_scene(2, aspect=16 / 9), 0.0, 12, 12.0)
+    tokens, mask = text.encode(["a red ball"])
+
+    def plan(k):
+        m = WorldModel.random("t", "world-tiny-layout", planner=planner, plan_steps=2, plan_smooth=k)
+        return m._layout(tokens, mask, known, 12, 36, 16 / 9, 64, 112, torch.Generator().manual_seed(1))[2][12:]
+
+    rough, smooth = plan(1), plan(3)
+    assert np.array_equal(rough[:, :, : layout.PLACE], smooth[:, :, : layout.PLACE])  # present, colour, shape as planned
+    tremble = lambda f: np.abs(np.diff(f[:, :, layout.PLACE :], axis=0)).mean()  # noqa: E731
+    assert tremble(smooth) < 0.7 * tremble(rough)
+
+
 def test_cli_trains_a_planner_and_a_layout_guided_model_that_load_together(tmp_path):
     from conftest import cli
 

@@ -79,6 +79,7 @@ def main() -> None:
     ap.add_argument("--layout", choices=("plan", "true", "none"), default="plan", help="layout-guided models: the planner's layout (what generate does), the scene's true layout, or none")
     ap.add_argument("--planner", default=None, help="layout-guided models: planner weights (default: world-plan.safetensors beside the weights)")
     ap.add_argument("--plan-guidance", type=float, default=2.0)
+    ap.add_argument("--plan-smooth", type=int, default=None, help="frames of the moving average over planned places (default: the model's)")
     ap.add_argument("--labels-only", action="store_true", help="a planner with labels reads the parser's labels alone, not its rewritten prompt")
     ap.add_argument("--parse-for", choices=("plan", "all"), default="plan", help="who reads the parser's rewritten prompt: the planner, or the planner and the network")
     ap.add_argument("--parser", default=None, help="prompt parser weights, or 'none' to read prompts as given (default: world-parse.safetensors beside the weights)")
@@ -92,6 +93,8 @@ def main() -> None:
         kw["parse_for"] = args.parse_for
         kw["plan_words"] = not args.labels_only
         kw["read_layout"] = not args.no_read_layout
+        if args.plan_smooth is not None:
+            kw["plan_smooth"] = args.plan_smooth
         if args.parser:
             kw["parser"] = None if args.parser == "none" else world_parse.load(args.parser)
         if args.layout == "none":

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from vitascope import media
 from vitascope.models import flow, text, world_ae, world_parse, world_plan
@@ -77,6 +78,7 @@ class WorldModel:
         parse_for: str = "plan",
         plan_words: bool = True,
         read_layout: bool = True,
+        plan_smooth: int = 1,
     ):
         """steps: sampling steps per window; guidance: classifier-free guidance scale, applied at
         flow times in guidance_interval [lo, hi) (elsewhere the prompt's estimate alone, one
@@ -94,7 +96,9 @@ class WorldModel:
         plan_words: whether a planner that reads the parser's labels also reads its rewritten
         prompt (False: the labels alone, see `plan_inputs`). read_layout: whether image-to-video and
         extensions are planned too, continuing the layout read from the frames they start from
-        (False: the network draws them alone)."""
+        (False: the network draws them alone). plan_smooth: frames of a moving average over the
+        planned places (phase, height, size, turn) of each new window, against the planner's
+        frame-to-frame tremble (1: none)."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -121,6 +125,7 @@ class WorldModel:
         self.parse_for = parse_for
         self.plan_words = plan_words
         self.read_layout = read_layout
+        self.plan_smooth = plan_smooth
         # a latent model samples FrameAE latents: clips in and out go through the autoencoder
         self.ae = world_ae.load(net.cfg.autoencoder, WEIGHTS_DIR) if net.cfg.video_channels != 3 else None
 
@@ -280,6 +285,9 @@ class WorldModel:
             ctx[:ctx_n] = torch.from_numpy(plan[-ctx_n:])
             ctx_m[:ctx_n] = 1
         feat = world_plan.sample(self.planner, tokens, mask, self._null_prompt(), aspect, WINDOW, ctx=ctx, ctx_mask=ctx_m, steps=self.plan_steps, guidance=self.plan_guidance, generator=gen, labels=labels).numpy()
+        if self.plan_smooth > 1:  # the frames carried over stay as they were
+            smooth = ndimage.uniform_filter1d(feat[:, :, layout.PLACE :], self.plan_smooth, axis=0, mode="nearest")
+            feat[ctx_n:, :, layout.PLACE :] = smooth[ctx_n:]
         return (*self.layout_inputs(feat, H, W), np.concatenate([plan, feat[ctx_n : ctx_n + n_new]]))
 
     def layout_inputs(self, feat: np.ndarray, H: int, W: int) -> tuple[torch.Tensor, torch.Tensor | None]:
