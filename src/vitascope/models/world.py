@@ -78,7 +78,7 @@ class WorldModel:
         parse_for: str = "plan",
         plan_words: bool = True,
         read_layout: bool = True,
-        plan_smooth: int = 1,
+        plan_smooth: int = 3,
     ):
         """steps: sampling steps per window; guidance: classifier-free guidance scale, applied at
         flow times in guidance_interval [lo, hi) (elsewhere the prompt's estimate alone, one
