@@ -21,7 +21,6 @@ from vitascope.models.base import Capabilities, GenerationRequest, GenerationRes
 from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
 from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, layout, vocode
 from vitascope.world.captions import describe
-from vitascope.world.scene import COLOURS, SHAPES, SIZES
 from vitascope.world.sound import FLOOR
 from vitascope.world.sound import analyze
 
@@ -220,17 +219,15 @@ class WorldModel:
         if req.mode == "extend":
             frames, env = source_frames, source_env
             total = len(frames) + total
-            if planned:
-                plan = match_slots(layout.read(frames[-CONTEXT:]), labels)
         elif req.mode == "create" and req.image is not None:
             # image-to-video continues the image as a one-frame clip: the clip's first frame is the
             # image itself (trained so: TrainConfig.image_share of training clips give their first frame), its sound silent
             frames = media.fit(req.image, H, W)[None]
             env = np.full((E, N_BANDS), FLOOR, np.float32)
-            if planned:
-                plan = match_slots(layout.read(frames), labels)
         elif req.mode in ("remix", "edit"):
             total = len(source_frames)
+        if planned and from_frames:
+            plan = match_slots(layout.read(frames[-CONTEXT:]), labels)
         windows = _plan(len(frames), total)
         for w_i, (start, n_new) in enumerate(windows):
             ctx_n = min(CONTEXT, len(frames)) if len(frames) else 0
@@ -332,20 +329,20 @@ def match_slots(feat: np.ndarray, labels: torch.Tensor | None) -> np.ndarray:
     colour, and of those its shape and size; objects no label names take the slots left. The
     planner continues each slot's track as the object its labels name."""
     feat = np.asarray(feat, np.float32)
-    S = feat.shape[1]
-    seen = [j for j in range(S) if (feat[:, j, 0] > 0).any()]
     if labels is None:
         return feat
+    S = feat.shape[1]
+    seen = [j for j in range(S) if (feat[:, j, 0] > 0).any()]
     lab = labels.numpy()
-    sizes = lab[:, 1 + len(COLOURS) + len(SHAPES) :][:, : len(SIZES)]
     pairs = []
     for j in seen:
         row = feat[feat[:, j, 0] > 0][:, j].mean(0)
-        colour, shape = int(np.argmax(row[1 : 1 + len(COLOURS)])), int(np.argmax(row[1 + len(COLOURS) : 1 + len(COLOURS) + len(SHAPES)]))
-        big = bool(layout.extents(row) > layout.BIG)
+        colour, shape = layout.identity(row)
+        size = "big" if layout.extents(row) > layout.BIG else "small"
+        c, sh, sz = (world_plan.label_column(k, v) for k, v in (("colour", colour), ("shape", shape), ("size", size)))
         for k in range(S):
-            if lab[k, 0] and lab[k, 1 + colour]:
-                pairs.append((4 + 2 * lab[k, 1 + len(COLOURS) + shape] + sizes[k, list(SIZES).index("big" if big else "small")], j, k))
+            if lab[k, 0] and lab[k, c]:
+                pairs.append((4 + 2 * lab[k, sh] + lab[k, sz], j, k))
     out = np.zeros_like(feat)
     out[:, :, 0] = -1
     placed, used = set(), set()

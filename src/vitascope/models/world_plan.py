@@ -38,17 +38,26 @@ CHUNK = 4  # frames per token
 LABELS = 1 + len(COLOURS) + len(SHAPES) + len(SIZES) + len(MOTION_CLASSES) + len(CAMERAS)
 
 
+_LABEL_VALUES = {"colour": tuple(COLOURS), "shape": SHAPES, "size": tuple(SIZES), "motion": MOTION_CLASSES}
+
+
+def label_column(kind: str, value: str) -> int:
+    """The column of LABELS that says an object's `kind` (colour, shape, size, motion) is `value`."""
+    at = 1  # after present
+    for k, values in _LABEL_VALUES.items():
+        if k == kind:
+            return at + values.index(value)
+        at += len(values)
+    raise ValueError(f"kind must be one of {', '.join(_LABEL_VALUES)}. Got {kind!r}.")
+
+
 def scene_labels(scene: Scene, slots: int = SLOTS) -> torch.Tensor:
     """(slots, LABELS): the labels of a scene's objects, slot by slot in its objects' order."""
     out = torch.zeros(slots, LABELS)
     cam = LABELS - len(CAMERAS) + CAMERAS.index(scene.camera)
     out[:, cam] = 1
     for j, o in enumerate(scene.objects[:slots]):
-        at, hot = 1, [0]
-        for values, v in ((tuple(COLOURS), o.colour), (SHAPES, o.shape), (tuple(SIZES), o.size), (MOTION_CLASSES, motion_class(o))):
-            hot.append(at + values.index(v))
-            at += len(values)
-        out[j, hot] = 1
+        out[j, [0] + [label_column(k, v) for k, v in (("colour", o.colour), ("shape", o.shape), ("size", o.size), ("motion", motion_class(o)))]] = 1
     return out
 
 
@@ -308,4 +317,4 @@ def load(path) -> WorldPlanner:
     return net.eval()
 
 
-__all__ = ["CHUNK", "LABELS", "PlannerConfig", "Planner_configs", "WorldPlanner", "from_plan", "load", "sample", "scene_labels", "to_plan", "widen"]
+__all__ = ["CHUNK", "LABELS", "PlannerConfig", "Planner_configs", "WorldPlanner", "from_plan", "label_column", "load", "sample", "scene_labels", "to_plan", "widen"]

@@ -124,6 +124,8 @@ def perturb_text(net, tokens: torch.Tensor, mask: torch.Tensor, noise: float, dr
 
 
 def loss_fn(net: WorldPlanner, x: torch.Tensor, aspect, ctx_mask, tokens, token_mask, gen: torch.Generator, labels=None, place_weight: float = 1.0) -> torch.Tensor:
+    if net.cfg.displacement:  # true layouts as this planner plans them (see sample)
+        x = to_plan(x)
     B = x.shape[0]
     t = torch.sigmoid(torch.randn(B, generator=gen) * 1.0)  # logit-normal times
     noise = torch.randn(x.shape, generator=gen)
@@ -170,8 +172,6 @@ def train(run_dir: str | Path, cfg: PlanTrainConfig, *, max_seconds: float | Non
             g["lr"] = lr
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         tokens, token_mask = perturb_text(net, tokens, token_mask, cfg.text_noise, cfg.token_drop, gen)
-        if net.cfg.displacement:
-            x = to_plan(x)
         loss = loss_fn(net, x, aspect, ctx_mask, tokens, token_mask, gen, labels if net.cfg.labels else None, cfg.place_weight)
         gnorm = optimizer_step(loss, net, ema, opt, step, cfg.ema)
         step += 1

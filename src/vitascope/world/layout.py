@@ -31,8 +31,7 @@ SLOTS = 3
 # phase, height, size, cos and sin of the turn (times the shape's symmetry)
 _COLOUR, _SHAPE = 1, 1 + len(COLOURS)
 PLACE = _SHAPE + len(SHAPES)  # where the place features (phase, height, size, turn) begin
-_PLACE = PLACE
-FEATURES = _PLACE + 6
+FEATURES = PLACE + 6
 LAYOUT_CHANNELS = 1 + 3 + len(SHAPES)  # silhouette, colour inside it, shape labels inside it
 SYMMETRY = {"ball": 0, "box": 4, "triangle": 1}  # a turn of 2 pi / k looks the same; a ball looks the same at any turn
 _Y_MID, _Y_SPREAD = 0.6, 0.25  # object centres lie at y in about 0.1..0.95 frame heights
@@ -60,6 +59,11 @@ def features(scene: Scene, start: float, n_frames: int, fps: float, aspect: floa
     return out
 
 
+def identity(row: np.ndarray) -> tuple[str, str]:
+    """The colour and shape one slot's features (FEATURES,) name (generated ones included)."""
+    return list(COLOURS)[int(np.argmax(row[_COLOUR:_SHAPE]))], SHAPES[int(np.argmax(row[_SHAPE:PLACE]))]
+
+
 def objects(feat: np.ndarray, aspect: float) -> list[list[dict]]:
     """A layout's objects per frame, read back from features (generated ones included): for each
     frame, a list of {x, y, scale (frame heights), rgb (0-255), shape, angle} of the slots present."""
@@ -69,17 +73,17 @@ def objects(feat: np.ndarray, aspect: float) -> list[list[dict]]:
         for f in row:
             if f[0] <= 0:
                 continue
-            cos_x, sin_x, y, log_scale, cos_turn, sin_turn = (float(v) for v in f[_PLACE:])
+            cos_x, sin_x, y, log_scale, cos_turn, sin_turn = (float(v) for v in f[PLACE:])
             scale = math.exp(log_scale * _LOG_SCALE_SPREAD + _LOG_SCALE_MID)
             phase = math.atan2(sin_x, cos_x) % (2 * math.pi)
-            shape = SHAPES[int(np.argmax(f[_SHAPE:_PLACE]))]
+            colour, shape = identity(f)
             k = SYMMETRY[shape]
             objs.append(
                 {
                     "x": phase / (2 * math.pi) * _period(aspect, scale) - scale / 2,
                     "y": y * _Y_SPREAD + _Y_MID,
                     "scale": scale,
-                    "rgb": tuple(COLOURS[list(COLOURS)[int(np.argmax(f[_COLOUR:_SHAPE]))]]),
+                    "rgb": tuple(COLOURS[colour]),
                     "shape": shape,
                     "angle": math.atan2(sin_turn, cos_turn) / k if k else 0.0,
                 }
@@ -119,7 +123,7 @@ _HALT = 0.005  # ...whose next frame comes down less than this has touched the g
 
 def extents(feat: np.ndarray) -> np.ndarray:
     """(T, SLOTS) extents of a layout's objects across, frame heights."""
-    return np.exp(np.asarray(feat, np.float32)[..., _PLACE + 3] * _LOG_SCALE_SPREAD + _LOG_SCALE_MID)
+    return np.exp(np.asarray(feat, np.float32)[..., PLACE + 3] * _LOG_SCALE_SPREAD + _LOG_SCALE_MID)
 
 
 def contact_frames(feat: np.ndarray, fps: float = 12.0) -> list[tuple[int, int, float]]:
@@ -131,7 +135,7 @@ def contact_frames(feat: np.ndarray, fps: float = 12.0) -> list[tuple[int, int, 
     out = []
     for j in range(feat.shape[1]):
         present = feat[:, j, 0] > 0
-        y = feat[:, j, _PLACE + 2] * _Y_SPREAD + _Y_MID  # centre height, down the frame
+        y = feat[:, j, PLACE + 2] * _Y_SPREAD + _Y_MID  # centre height, down the frame
         for i in range(1, len(feat) - 1):
             if not (present[i - 1] and present[i] and present[i + 1]):
                 continue
@@ -222,11 +226,11 @@ def _fit(obs: np.ndarray, valid: np.ndarray, px, py, mx: float, my: float, wide:
     return out
 
 
-def _detections(idx: np.ndarray, dist: np.ndarray, obj_ids: dict[int, str], H: int, W: int) -> list[dict]:
+def _detections(idx: np.ndarray, dist: np.ndarray, H: int, W: int) -> list[dict]:
     """Object-coloured blobs of one frame, each with its best silhouettes."""
-    is_obj = np.isin(idx, list(obj_ids)) & (dist < _NEAR)
+    is_obj = np.isin(idx, list(OBJECT_IDS)) & (dist < _NEAR)
     found = []
-    for pid, name in obj_ids.items():
+    for pid, name in OBJECT_IDS.items():
         lab, n = ndimage.label((idx == pid) & (dist < _NEAR))
         for k, sl in enumerate(ndimage.find_objects(lab), start=1):
             if sl is None:
@@ -310,10 +314,10 @@ def read(frames: np.ndarray, slots: int = SLOTS) -> np.ndarray:
     T, H, W, _ = frames.shape
     aspect = W / H
     idx, dist = nearest_palette(frames)
-    obj_ids = OBJECT_IDS
     tracks: list[dict] = []  # {colour, frames: {f: detection}}
+    last = lambda tr: tr["frames"][max(tr["frames"])]["at"]  # noqa: E731 - where a track was last seen
     for f in range(T):
-        dets = _detections(idx[f], dist[f], obj_ids, H, W)
+        dets = _detections(idx[f], dist[f], H, W)
         # an object leaving one side shows its other copy on the other: one object, kept once
         dets.sort(key=lambda d: -d["area"])
         kept = []
@@ -325,8 +329,8 @@ def read(frames: np.ndarray, slots: int = SLOTS) -> np.ndarray:
         taken: set[int] = set()
         for d in kept:
             live = [tr for tr in tracks if tr["colour"] == d["colour"] and max(tr["frames"]) >= f - 3 and id(tr) not in taken]
-            near = min(live, key=lambda tr: _apart(tr["frames"][max(tr["frames"])]["at"], d["at"], aspect), default=None)
-            if near is None or _apart(near["frames"][max(near["frames"])]["at"], d["at"], aspect) > _LINK:
+            near = min(live, key=lambda tr: _apart(last(tr), d["at"], aspect), default=None)
+            if near is None or _apart(last(near), d["at"], aspect) > _LINK:
                 near = {"colour": d["colour"], "frames": {}}
                 tracks.append(near)
             taken.add(id(near))
@@ -357,4 +361,4 @@ def _apart(p: tuple[float, float], q: tuple[float, float], aspect: float) -> flo
     return float(math.hypot(d, p[1] - q[1]))
 
 
-__all__ = ["BIG", "CUE_CHANNELS", "FEATURES", "LAYOUT_CHANNELS", "PLACE", "SLOTS", "SYMMETRY", "contact_frames", "cues", "extents", "features", "maps", "objects", "read"]
+__all__ = ["BIG", "CUE_CHANNELS", "FEATURES", "LAYOUT_CHANNELS", "PLACE", "SLOTS", "SYMMETRY", "contact_frames", "cues", "extents", "features", "identity", "maps", "objects", "read"]
