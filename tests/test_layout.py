@@ -425,3 +425,60 @@ def test_planner_trains_on_labels_alone():
     assert all(c == "" for c in caps) and (labels.sum(dim=(1, 2)) > 0).all()  # no words, every label kept
     with pytest.raises(ValueError, match="label_only needs a planner that reads labels"):
         PlanTrainConfig(model="plan-tiny", label_only=0.5)
+
+
+def test_network_reading_the_scenes_settings_starts_unchanged_and_follows_them(tmp_path):
+    from vitascope.models import world_parse
+    from vitascope.world.scene import Scene
+
+    scene = Scene(sky="night", ground="sand", weather="rain", camera="zoom_in")
+    vec = world_parse.settings_vector(scene)
+    assert vec.shape == (world_parse.SETTINGS_WIDTH,) and vec.sum() == 4
+    names = [f"{k}={v}" for k, vs in world_parse.SETTINGS.items() for v in vs]
+    assert [names[i] for i in np.nonzero(vec)[0]] == ["sky=night", "ground=sand", "weather=rain", "camera=zoom_in"]
+    assert world_parse.settings_vector(scene, drop=("sky", "camera")).sum() == 2  # a hidden setting is all zero
+    plain, reads, args, ctx, _ = _grown("world-tiny-layout-copy", "world-tiny-layout-settings", t=0.7)
+    B, _, T, H, W = args[0].shape
+    lay = torch.zeros(B, layout.LAYOUT_CHANNELS, T, H, W)
+    s = torch.from_numpy(vec)[None]
+    a = plain.eval()(*args, *ctx, layout=lay)
+    b = reads.eval()(*args, *ctx, layout=lay, settings=s)
+    assert torch.allclose(a[0], b[0], atol=1e-5) and torch.allclose(a[1], b[1], atol=1e-5)  # new layers start at zero
+    with torch.no_grad():
+        reads.settings_in.weight.normal_(0, 0.5)
+    c = reads(*args, *ctx, layout=lay, settings=s)
+    d = reads(*args, *ctx, layout=lay, settings=torch.from_numpy(world_parse.settings_vector(Scene(sky="day")))[None])
+    assert not torch.allclose(c[0], d[0], atol=1e-4)  # once trained, other settings draw another clip
+    with torch.no_grad():
+        reads.settings_detail.weight.normal_(0, 0.5)
+    e = reads(*args, *ctx, layout=lay, settings=s)
+    assert not torch.allclose(c[0], e[0], atol=1e-5)  # and reach the detail head
+    with pytest.raises(ValueError, match="settings must have shape"):
+        reads(*args, *ctx, layout=lay, settings=s[:, :4])
+    with pytest.raises(ValueError, match="takes no settings"):
+        plain(*args, *ctx, layout=lay, settings=s)
+    cfg = TrainConfig(model="world-tiny-layout-settings", batch=8, scale=4, caption_dropout=0.3, settings_drop=0.2)
+    raw = simulate_batch(cfg, step=1)
+    assert raw.settings.shape == (8, world_parse.SETTINGS_WIDTH)
+    for cap, row in zip(raw.captions, raw.settings):
+        assert (row.sum() == 0) == (cap == "") or 0 < row.sum() < 4  # an empty caption hides all four; some hide one
+        assert set(row.unique().tolist()) <= {0.0, 1.0}
+    assert simulate_batch(TrainConfig(model="world-tiny-layout-copy", batch=2, scale=4), step=1).settings is None
+    from vitascope.train.world import train as train_world
+
+    out = train_world(tmp_path / "run", replace(cfg, batch=2, steps=2, save_every=1, scale=1, seconds=4 / 3))
+    assert np.isfinite(out["loss"])
+    planner = world_plan.WorldPlanner(world_plan.Planner_configs["plan-tiny"])
+    parser = world_parse.WorldParser(world_parse.Parser_configs["parse-tiny"])
+    torch.manual_seed(0)
+    m = WorldModel.random("t", "world-tiny-layout-settings", steps=2, guidance=2.0, planner=planner, plan_steps=2, parser=parser)
+    with torch.no_grad():  # a network off its initial zeros, whose outputs depend on its inputs
+        for p in m.net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    req = GenerationRequest(prompt="a red ball at night in the rain", seconds=1, width=640, height=360, seed=1)
+    r = m.generate(req, lambda f: None)
+    assert r.info["settings"] == {k: getattr(parser.parse([req.prompt])[0], k) for k in world_parse.SETTINGS}
+    with torch.no_grad():
+        m.net.settings_in.weight.normal_(0, 0.5)
+    assert not np.array_equal(r.frames, m.generate(req, lambda f: None).frames)  # the parsed settings reach the clip
+    assert "settings" not in m.generate(replace(req, prompt=""), lambda f: None).info  # nothing to parse: none given

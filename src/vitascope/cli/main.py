@@ -182,7 +182,7 @@ def videos_delete(video_id: str) -> None:
 @app.command()
 def train(
     run: Annotated[Path, typer.Option(help="Run directory: checkpoints and logs; resumed if present.")] = Path("runs/world-s"),
-    model: Annotated[str, typer.Option(help="Model configuration: world-tiny, world-s, world-s-skip, world-s-detail, world-s-layout (follows a planner's layout), or a latent model (world-l, world-tiny-latent).")] = "world-s",
+    model: Annotated[str, typer.Option(help="Model configuration: world-tiny, world-s, world-s-skip, world-s-detail, world-s-layout (follows a planner's layout), world-s-layout-settings (also reads the parsed sky, ground, weather and camera), or a latent model (world-l, world-tiny-latent).")] = "world-s",
     steps: Annotated[int, typer.Option(help="Total optimizer steps of the run.")] = 100_000,
     batch: Annotated[int, typer.Option(help="Clips per step.")] = 12,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-4,
@@ -207,6 +207,8 @@ def train(
     canonical: Annotated[float, typer.Option(help="Share of captions in the fixed phrasing the prompt parser rewrites prompts into.")] = 0.0,
     cue_lr_scale: Annotated[float, typer.Option(help="Networks with sound cues: the cue head's learning rate as a multiple of --lr.")] = 1.0,
     gate_lr_scale: Annotated[float, typer.Option(help="Networks with a copying detail head: its gate's learning rate as a multiple of --lr.")] = 1.0,
+    settings_drop: Annotated[float, typer.Option(help="Networks that read the scene's settings (world-s-layout-settings): share of clips that hide each of sky, ground, weather and camera.")] = 0.2,
+    settings_lr_scale: Annotated[float, typer.Option(help="Networks that read the scene's settings: their input layers' learning rate as a multiple of --lr.")] = 10.0,
     autoencoder: Annotated[Optional[Path], typer.Option(help="Latent models: the FrameAE weights (default: the model config's, from the package).")] = None,
     trunk_from: Annotated[Optional[Path], typer.Option(help="Latent models: start the coarse levels and text pathway from these pixel-model (world-s) weights.")] = None,
 ) -> None:
@@ -240,6 +242,8 @@ def train(
             canonical=canonical,
             cue_lr_scale=cue_lr_scale,
             gate_lr_scale=gate_lr_scale,
+            settings_drop=settings_drop,
+            settings_lr_scale=settings_lr_scale,
             resume_from=str(resume_from) if resume_from else None,
             ema_from=str(export) if resume_from and export and export.exists() else None,
             autoencoder=str(autoencoder) if autoencoder else None,

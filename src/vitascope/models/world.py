@@ -158,9 +158,12 @@ class WorldModel:
         return True, "loaded"
 
     # --- sampling -------------------------------------------------------------------------------
-    def _velocity(self, tokens, mask, ctx_v, ctx_a, ctx_m, lay=None, cues=None):
+    def _velocity(self, tokens, mask, ctx_v, ctx_a, ctx_m, lay=None, cues=None, settings=None):
         """Classifier-free guided velocity: the prompt's and the empty prompt's, run as one batch
-        (both given the layout's maps `lay` and sound cues where there is a layout)."""
+        (both given the layout's maps `lay` and sound cues where there is a layout; the prompt's
+        settings, (1, SETTINGS_WIDTH) for a network that reads them, go with the prompt and none
+        with the empty prompt, as in training)."""
+        both_settings = None if settings is None else torch.cat([settings, torch.zeros_like(settings)])
         both_tokens, both_mask = text.pair((tokens, mask), self._null_prompt())  # the prompt first
         tokens, mask = both_tokens[:1], both_mask[:1]
         g = self.guidance
@@ -173,12 +176,12 @@ class WorldModel:
 
         def v(video, audio, t):
             if g == 1.0 or not lo <= float(t[0]) < hi:
-                xv, xa = run(self.net, video, audio, t, tokens, mask, ctx_v, ctx_a, ctx_m, layout=lay, cues=cues)
+                xv, xa = run(self.net, video, audio, t, tokens, mask, ctx_v, ctx_a, ctx_m, layout=lay, cues=cues, settings=settings)
             else:
                 both = lambda x: torch.cat([x, x])  # noqa: E731
-                dv, da = run(self.net, both(video), both(audio), both(t), both_tokens, both_mask, both(ctx_v), both(ctx_a), both(ctx_m), refine=False, layout=None if lay is None else both(lay), cues=None if cues is None else both(cues))
+                dv, da = run(self.net, both(video), both(audio), both(t), both_tokens, both_mask, both(ctx_v), both(ctx_a), both(ctx_m), refine=False, layout=None if lay is None else both(lay), cues=None if cues is None else both(cues), settings=both_settings)
                 xv, xa = dv[1:] + g * (dv[:1] - dv[1:]), da[1:] + g * (da[:1] - da[1:])  # guidance scale g on the data estimate; 1 is the prompt alone
-                xv = run(self.net.refine, xv, video, t, lay)  # the detail head, once, on the guided estimate
+                xv = run(self.net.refine, xv, video, t, lay, settings)  # the detail head, once, on the guided estimate
             return flow.velocity(xv, video, t), flow.velocity(xa, audio, t)
 
         return v
@@ -202,7 +205,10 @@ class WorldModel:
         # from their pixels (layout.read)
         from_frames = self.read_layout and (req.mode == "extend" or (req.mode == "create" and req.image is not None))
         planned = self.planner is not None and ((req.mode == "create" and req.image is None) or from_frames)
-        read = self.parser.parse([req.prompt])[0] if self.parser is not None and (planned or self.parse_for == "all") and req.prompt.strip() else None
+        reads_settings = self.net.cfg.settings > 0 and self.parser is not None
+        read = self.parser.parse([req.prompt])[0] if self.parser is not None and (planned or reads_settings or self.parse_for == "all") and req.prompt.strip() else None
+        # a network that reads the scene's settings gets the parser's (none for an empty prompt)
+        settings = torch.from_numpy(world_parse.settings_vector(read))[None] if reads_settings and read is not None else None
         plan_prompt, labels = plan_inputs(self.planner, read, req.prompt, self.plan_words) if planned else (None, None)
         net_prompt = describe(read) if read is not None and self.parse_for == "all" else req.prompt
         tokens, mask = text.encode([net_prompt])
@@ -255,7 +261,7 @@ class WorldModel:
                 t_start = float(np.clip(1.0 - req.strength, 0.0, 0.98))
                 noise_v = flow.interpolate(self._encode(_to_video(src))[None], noise_v, torch.tensor([t_start]))
                 noise_a = flow.interpolate(torch.from_numpy(amp_to_feature(src_env)).T[None], noise_a, torch.tensor([t_start]))
-            velocity = self._velocity(tokens, mask, ctx_v, ctx_a, ctx_m, lay, cues)
+            velocity = self._velocity(tokens, mask, ctx_v, ctx_a, ctx_m, lay, cues, settings)
             done = w_i / len(windows)
 
             def step_progress(f, done=done):
@@ -270,6 +276,8 @@ class WorldModel:
         frames, env = frames[:total], env[: total * E]
         wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
         info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "network_prompt": net_prompt, "plan_prompt": plan_prompt}
+        if settings is not None:
+            info["settings"] = {k: getattr(read, k) for k in world_parse.SETTINGS}
         return GenerationResult(frames=frames, fps=FPS, audio=wave, sample_rate=SAMPLE_RATE, info=info)
 
     def _layout(self, tokens, mask, plan: np.ndarray, ctx_n: int, n_new: int, aspect: float, H: int, W: int, gen: torch.Generator, labels=None):

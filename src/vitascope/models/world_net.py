@@ -71,6 +71,13 @@ class WorldNetConfig:
     # them the sound must find contacts in the network's own coarse video features, and a session-10
     # network put an onset within a frame of 17.5% of the contacts it drew
     cues: int = 0
+    # width of the scene's settings read as labels (models/world_parse.py `settings_vector`: sky,
+    # ground, weather and camera one-hot, 13; 0: none). They join the flow time and the pooled text
+    # in the conditioning every block is modulated by, and the detail head's modulation. Read from
+    # the prompt's words alone, a network drew every camera static and every weather clear (session
+    # 14: 0 of 10 pans and 0 of 9 rain or snow clips on validation), though the parser reads the
+    # camera right 9 times in 10
+    settings: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,6 +100,8 @@ WorldNet_configs = {
     "world-s-layout-early": WorldNetConfig(layout=7, detail=16, detail_from=0.2),
     "world-tiny-layout-copy": WorldNetConfig(channels=(8, 16, 16), blocks=(1, 1, 1), heads=2, cond_dim=32, text_layers=1, layout=7, detail=4, detail_from=0.0, copy=True),
     "world-s-layout-copy": WorldNetConfig(layout=7, detail=16, detail_from=0.0, copy=True),
+    "world-tiny-layout-settings": WorldNetConfig(channels=(8, 16, 16), blocks=(1, 1, 1), heads=2, cond_dim=32, text_layers=1, layout=7, detail=4, detail_from=0.0, copy=True, settings=13),
+    "world-s-layout-settings": WorldNetConfig(layout=7, detail=16, detail_from=0.0, copy=True, settings=13),
     "world-tiny-layout-cues": WorldNetConfig(channels=(8, 16, 16), blocks=(1, 1, 1), heads=2, cond_dim=32, text_layers=1, layout=7, detail=4, cues=2),
     "world-s-layout-cues": WorldNetConfig(layout=7, detail=16, cues=2),
     # latent models: WorldNet over FrameAE latents (16 channels per 8x8 pixels, frame by frame),
@@ -275,12 +284,17 @@ class DetailHead(nn.Module):
         self.mod = nn.Sequential(nn.Linear(cond_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, 4 * c))
         self.cond_dim = cond_dim
 
-    def forward(self, estimate: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, layout: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, estimate: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, layout: torch.Tensor | None = None, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """cond: (B, cond_dim) added to the flow time's embedding before the modulation (the
+        scene's settings, where the network reads them)."""
         on = t >= self.start
         if not bool(on.any()):  # all samples still too noisy for detail: nothing to compute
             return estimate
         B, _, T, H, W = estimate.shape
-        s1, b1, s2, b2 = (m.view(B, 1, 1, 1, -1) for m in self.mod(timestep_embedding(t, self.cond_dim)).to(estimate.dtype).chunk(4, dim=1))
+        emb = timestep_embedding(t, self.cond_dim)
+        if cond is not None:
+            emb = emb + cond.float()
+        s1, b1, s2, b2 = (m.view(B, 1, 1, 1, -1) for m in self.mod(emb).to(estimate.dtype).chunk(4, dim=1))
         parts = [estimate, x_t * input_scale(t).to(x_t.dtype).view(B, 1, 1, 1, 1)]  # x_t at unit spread, as the net's input
         if self.conv.in_channels > 6:
             parts.append(layout.to(estimate.dtype) if layout is not None else estimate.new_zeros(B, self.conv.in_channels - 6, T, H, W))
@@ -367,6 +381,9 @@ class WorldNet(nn.Module):
         # a quarter second). The path from the cue to the sound is then as short as it can be;
         # through the input alone, 900 steps left the cues' weights at a fortieth of the rest
         self.cue_head = nn.Conv1d(cfg.cues, cfg.audio_bands, CUE_LEAD + CUE_TAIL + 1) if cfg.cues else None
+        # the scene's settings as labels, into the blocks' conditioning and the detail head's
+        self.settings_in = nn.Linear(cfg.settings, cfg.cond_dim) if cfg.settings else None
+        self.settings_detail = nn.Linear(cfg.settings, cfg.cond_dim) if cfg.settings and cfg.detail else None
         self.initialize_weights()
 
     def initialize_weights(self):
@@ -383,7 +400,7 @@ class WorldNet(nn.Module):
                 nn.init.zeros_(m.mod.bias)
             if isinstance(m, (CrossAttention, JointAttention)):
                 nn.init.zeros_(m.out.weight)
-        for m in (self.v_out, self.a_out, self.in_gate, self.pos, self.cue_head):  # in_gate at zero: the gate starts open (1)
+        for m in (self.v_out, self.a_out, self.in_gate, self.pos, self.cue_head, self.settings_in, self.settings_detail):  # in_gate at zero: the gate starts open (1)
             if m is None:
                 continue
             nn.init.zeros_(m.weight)
@@ -418,11 +435,13 @@ class WorldNet(nn.Module):
         return a.view(B, A, k, Tp).permute(0, 1, 3, 2).reshape(B, A, Tp * k)
 
     # --- forward -------------------------------------------------------------------------------
-    def forward(self, video, audio, t, text_tokens, text_mask, ctx_video, ctx_audio, ctx_mask, refine: bool = True, layout=None, cues=None):
+    def forward(self, video, audio, t, text_tokens, text_mask, ctx_video, ctx_audio, ctx_mask, refine: bool = True, layout=None, cues=None, settings=None):
         """Clean-data predictions for video (B,3,T,H,W) and audio (B,A,T*E) at flow time t (B,).
         refine=False leaves out the detail head (a sampler applies it once to a guided estimate).
         layout: (B, cfg.layout, T, H, W) maps of the objects to draw (world/layout.py), or None.
-        cues: (B, cfg.cues, T*E) the layout's sound cues (world/layout.py `cues`), or None (none)."""
+        cues: (B, cfg.cues, T*E) the layout's sound cues (world/layout.py `cues`), or None (none).
+        settings: (B, cfg.settings) the scene's settings one-hot (world_parse.settings_vector), or
+        None (none given, as all zeros)."""
         B, _, T, H, W = video.shape
         x_t_video, x_t_audio = video, audio
         if t.shape != (B,):
@@ -451,7 +470,11 @@ class WorldNet(nn.Module):
         a_parts = [audio, ctx_audio * m_a, m_a] + ([cues] if cues is not None else [])
         a = self.a_in(self.audio_steps(torch.cat(a_parts, dim=1)))  # (B, c0, T')
         text, pooled = self.text(text_tokens, text_mask)  # (B, L, D), (B, D)
-        cond = self.t_mlp(timestep_embedding(t, self.cfg.cond_dim) + pooled)  # (B, D)
+        settings = _extra_input(settings, (B, self.cfg.settings), pooled, "settings", "settings")
+        emb = timestep_embedding(t, self.cfg.cond_dim) + pooled
+        if settings is not None:
+            emb = emb + self.settings_in(settings)
+        cond = self.t_mlp(emb)  # (B, D)
         skips = []
         for lvl, blocks in enumerate(self.down):
             for blk in blocks:
@@ -482,13 +505,20 @@ class WorldNet(nn.Module):
             v = c_skip.view(B, 1, 1, 1, 1) * x_t_video + c_out.view(B, 1, 1, 1, 1) * v
             a = c_skip.view(B, 1, 1) * x_t_audio + c_out.view(B, 1, 1) * a
         if refine:
-            v = self.refine(v, x_t_video, t, layout)
+            v = self.refine(v, x_t_video, t, layout, settings)
         return v, a
 
-    def refine(self, estimate: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, layout: torch.Tensor | None = None) -> torch.Tensor:
+    def refine(self, estimate: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, layout: torch.Tensor | None = None, settings: torch.Tensor | None = None) -> torch.Tensor:
         """The detail head's correction of a video data estimate at x_t, t (the estimate unchanged
-        without a head), given the layout's maps where the network is layout-guided."""
-        return estimate if self.detail is None else self.detail(estimate, x_t, t, layout)
+        without a head), given the layout's maps where the network is layout-guided and the
+        scene's settings where it reads them."""
+        if self.detail is None:
+            return estimate
+        cond = None
+        if self.settings_detail is not None:  # none given reads as all zeros, as in training
+            settings = settings if settings is not None else estimate.new_zeros(estimate.shape[0], self.cfg.settings)
+            cond = self.settings_detail(settings.to(estimate.dtype))
+        return self.detail(estimate, x_t, t, layout, cond)
 
 
 def _extra_input(x: torch.Tensor | None, shape: tuple, like: torch.Tensor, field: str, what: str) -> torch.Tensor | None:
@@ -505,7 +535,7 @@ def _extra_input(x: torch.Tensor | None, shape: tuple, like: torch.Tensor, field
     return x.to(like.dtype)
 
 
-LATER_KEYS = ("in_gate.", "pos.", "text.norm.", "detail.", "cue_head.")  # parameters added after weights were first shipped; they start at their init
+LATER_KEYS = ("in_gate.", "pos.", "text.norm.", "detail.", "cue_head.", "settings_in.", "settings_detail.")  # parameters added after weights were first shipped; they start at their init
 
 
 def load_weights(net: WorldNet, state: dict[str, torch.Tensor]) -> list[str]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -36,6 +37,7 @@ from . import text
 # an object's motion with its direction: bouncing may travel left or right
 MOTION_CLASSES = tuple(m for m in MOTIONS) + ("bouncing_left", "bouncing_right")
 SETTINGS = {"sky": tuple(SKIES), "ground": tuple(GROUNDS), "weather": WEATHERS, "camera": CAMERAS}
+SETTINGS_WIDTH = sum(len(v) for v in SETTINGS.values())  # one-hot width of a scene's settings (WorldNetConfig.settings)
 # per group of identical objects, as captions name them ("two red balls"): whether the group is
 # named at all, how many, and what they are
 GROUP_ATTRS = {"present": (False, True), "count": (1, 2, 3), "colour": tuple(COLOURS), "shape": SHAPES, "size": tuple(SIZES), "motion": MOTION_CLASSES}
@@ -78,6 +80,19 @@ def targets(scene: Scene, groups: int = SLOTS) -> dict[str, list[int]]:
     out["present"] = [int(i < len(found)) for i in range(groups)]
     for k, fn in (("count", lambda o, n: n), ("colour", lambda o, n: o.colour), ("shape", lambda o, n: o.shape), ("size", lambda o, n: o.size), ("motion", lambda o, n: motion_class(o))):
         out[k] = [GROUP_ATTRS[k].index(fn(*found[i])) if i < len(found) else -100 for i in range(groups)]
+    return out
+
+
+def settings_vector(scene, drop: tuple[str, ...] = ()) -> np.ndarray:
+    """A scene's (or a parse's) sky, ground, weather and camera as one-hot blocks in SETTINGS order,
+    (SETTINGS_WIDTH,) float32, for a network that reads them (WorldNetConfig.settings). A setting
+    named in `drop` is left all zero: not given."""
+    out = np.zeros(SETTINGS_WIDTH, np.float32)
+    at = 0
+    for k, values in SETTINGS.items():
+        if k not in drop:
+            out[at + values.index(getattr(scene, k))] = 1
+        at += len(values)
     return out
 
 
@@ -178,4 +193,4 @@ def load(path) -> WorldParser:
     return net.eval()
 
 
-__all__ = ["GROUP_ATTRS", "MOTION_CLASSES", "ParserConfig", "Parser_configs", "READ_ATTRS", "SETTINGS", "WorldParser", "load", "motion_class", "scene_from_logits", "targets"]
+__all__ = ["GROUP_ATTRS", "MOTION_CLASSES", "ParserConfig", "Parser_configs", "READ_ATTRS", "SETTINGS", "SETTINGS_WIDTH", "WorldParser", "load", "motion_class", "scene_from_logits", "settings_vector", "targets"]

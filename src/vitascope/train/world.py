@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from vitascope.models import flow, text, world_ae
+from vitascope.models.world_parse import SETTINGS, settings_vector
 from vitascope.models.world import WEIGHTS_DIR, cpu_has_bf16
 from vitascope.models.world_ae import DOWN, FrameAE
 from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
@@ -82,6 +83,13 @@ class TrainConfig:
     # the same for a copying detail head's gate (WorldNetConfig.copy): one logit per pixel that must
     # move by several units to open (sigmoid 0.5 -> 0.95 is 3 units, 3,000 steps at lr 1e-3)
     gate_lr_scale: float = 1.0
+    # networks that read the scene's settings (WorldNetConfig.settings): the share of clips that
+    # hide each setting (sky, ground, weather, camera, independently), so a network also draws
+    # what a prompt leaves unsaid; clips whose caption is dropped hide all four (guidance's empty prompt)
+    settings_drop: float = 0.2
+    # the settings' input layers' learning rate as a multiple of lr: new layers from zero whose
+    # weights must grow to the scale of the flow time's embedding
+    settings_lr_scale: float = 10.0
 
     def __post_init__(self):
         if self.precision not in ("auto", "bf16", "fp32"):
@@ -97,6 +105,8 @@ class TrainConfig:
             raise ValueError(f"image_share and extend_share are shares of the training clips: each at least 0, together at most 1. Got {(self.image_share, self.extend_share)}.")
         if not 0 <= self.canonical <= 1:
             raise ValueError(f"canonical must be in [0, 1]. Got {self.canonical}.")
+        if not 0 <= self.settings_drop <= 1:
+            raise ValueError(f"settings_drop must be in [0, 1]. Got {self.settings_drop}.")
         if not 0 <= self.layout_share <= 1:
             raise ValueError(f"layout_share must be in [0, 1]. Got {self.layout_share}.")
         if self.workers < 0 or self.max_reuse < 1:
@@ -116,6 +126,7 @@ class Batch:
     loud_a: torch.Tensor  # (B, 1, T*E): steps with any sound
     layout: torch.Tensor | None = None  # (B, LAYOUT_CHANNELS, T, H, W) for layout-guided models
     cues: torch.Tensor | None = None  # (B, CUE_CHANNELS, T*E) the layout's sound cues, for networks that read them
+    settings: torch.Tensor | None = None  # (B, SETTINGS_WIDTH) the scene's settings one-hot, for networks that read them
 
 
 @dataclass
@@ -131,6 +142,7 @@ class RawBatch:
     step: int
     layout: torch.Tensor | None = None  # (B, LAYOUT_CHANNELS, T, H, W) float16, zero where a clip gives none
     cues: torch.Tensor | None = None  # (B, CUE_CHANNELS, T*E) the shown layout's sound cues, zero where a clip gives none
+    settings: torch.Tensor | None = None  # (B, SETTINGS_WIDTH) float32, zero where a setting is hidden
 
 
 def simulate_batch(cfg: TrainConfig, step: int, net_cfg: WorldNetConfig | None = None) -> RawBatch:
@@ -140,7 +152,7 @@ def simulate_batch(cfg: TrainConfig, step: int, net_cfg: WorldNetConfig | None =
     rng = np.random.default_rng([cfg.seed, step])
     h, w = ASPECTS[rng.choice(len(ASPECTS), p=ASPECT_P)]
     h, w = h // cfg.scale, w // cfg.scale
-    frames, masks, envs, caps, ctx, lay, cue = [], [], [], [], [], [], []
+    frames, masks, envs, caps, ctx, lay, cue, sets = [], [], [], [], [], [], [], []
     T = int(round(cfg.seconds * cfg.fps))
     net_cfg = net_cfg or WorldNet_configs[cfg.model]
     with_layout = net_cfg.layout > 0
@@ -155,6 +167,9 @@ def simulate_batch(cfg: TrainConfig, step: int, net_cfg: WorldNetConfig | None =
             caps.append("")
         else:  # (no draw when canonical is 0: runs without it keep their data stream)
             caps.append(describe(s.scene) if cfg.canonical and rng.random() < cfg.canonical else s.caption)
+        if net_cfg.settings:  # (drawn only for a network that reads them: other runs keep their data stream)
+            hidden = tuple(k for k in SETTINGS if rng.random() < cfg.settings_drop)
+            sets.append(settings_vector(s.scene, drop=tuple(SETTINGS) if not caps[-1] else hidden))
         m = np.zeros(T, np.float32)
         r = rng.random()
         if r < cfg.image_share:  # image-to-video: the first frame is given
@@ -175,7 +190,8 @@ def simulate_batch(cfg: TrainConfig, step: int, net_cfg: WorldNetConfig | None =
     audio = torch.from_numpy(amp_to_feature(np.stack(envs))).permute(0, 2, 1).contiguous()  # (B, A, T*E)
     maps = torch.from_numpy(np.stack(lay)) if lay else None
     cues = torch.from_numpy(np.stack(cue)) if cue else None
-    return RawBatch(torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(masks)), audio, torch.from_numpy(np.stack(ctx)), caps, step, maps, cues)
+    settings = torch.from_numpy(np.stack(sets)) if sets else None
+    return RawBatch(torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(masks)), audio, torch.from_numpy(np.stack(ctx)), caps, step, maps, cues, settings)
 
 
 def to_batch(raw: RawBatch, net_cfg: WorldNetConfig, device: torch.device | None = None) -> Batch:
@@ -192,7 +208,8 @@ def to_batch(raw: RawBatch, net_cfg: WorldNetConfig, device: torch.device | None
     tokens, token_mask = text.encode(raw.captions, device)
     maps = raw.layout.to(device, non_blocking=True).float() if raw.layout is not None else None
     cues = raw.cues.to(device, non_blocking=True) if raw.cues is not None else None
-    return Batch(video, audio, free_v, free_a, ctx_mask, tokens, token_mask, obj, loud, maps, cues)
+    settings = raw.settings.to(device, non_blocking=True) if raw.settings is not None else None
+    return Batch(video, audio, free_v, free_a, ctx_mask, tokens, token_mask, obj, loud, maps, cues, settings)
 
 
 def make_batch(cfg: TrainConfig, net_cfg: WorldNetConfig, step: int) -> Batch:
@@ -368,7 +385,7 @@ def loss_fn(
     nv = torch.randn(b.video.shape, generator=ng, device=ng.device).to(b.video.device)
     na = torch.randn(b.audio.shape, generator=ng, device=ng.device).to(b.video.device)
     xv, xa = flow.interpolate(b.video, nv, t), flow.interpolate(b.audio, na, t)
-    dv, da = net(xv, xa, t, b.tokens, b.token_mask, b.video, b.audio, b.ctx_mask, layout=b.layout, cues=b.cues)  # data predictions
+    dv, da = net(xv, xa, t, b.tokens, b.token_mask, b.video, b.audio, b.ctx_mask, layout=b.layout, cues=b.cues, settings=b.settings)  # data predictions
     pv, pa = flow.velocity(dv.float(), xv, t), flow.velocity(da.float(), xa, t)
     lv = (weight_v * (pv - (b.video - nv)) ** 2).mean() / weight_v.mean().clamp(min=1e-6)
     la = (weight_a * (pa - (b.audio - na)) ** 2).mean() / weight_a.mean().clamp(min=1e-6)
@@ -408,7 +425,7 @@ def train(
     ema_trained = [e for e, p in zip(ema.parameters(), net.parameters()) if p.requires_grad]  # frozen EMA weights stay as loaded
     if not trainable:
         raise ValueError(f"train_only matches no parameter of {cfg.model}. Got {cfg.train_only!r}.")
-    scales = {"cue_head.": cfg.cue_lr_scale, "detail.gate.": cfg.gate_lr_scale}  # small new paths at their own learning rates
+    scales = {"cue_head.": cfg.cue_lr_scale, "detail.gate.": cfg.gate_lr_scale, "settings_": cfg.settings_lr_scale}  # small new paths at their own learning rates
     part = {id(p): next((k for k in scales if n.startswith(k)), "") for n, p in net.named_parameters()}
     groups = [{"params": ps, "lr_scale": scales.get(k, 1.0)} for k in ("", *scales) if (ps := [p for p in trainable if part[id(p)] == k])]
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
@@ -578,7 +595,7 @@ def load_resume(net: WorldNet, path: str | Path) -> int:
     # the same weights fit either output form; a run may switch (warm start, see WorldNetConfig.precond)
     # and weights without a detail head warm-start one that has it (the head starts as the identity)
     # and weights without layout channels start a layout-guided network (their inputs start at zero)
-    if replace(saved, precond=net.cfg.precond, detail=saved.detail or net.cfg.detail, detail_from=net.cfg.detail_from, copy=net.cfg.copy, layout=saved.layout or net.cfg.layout, cues=saved.cues or net.cfg.cues) != net.cfg:
+    if replace(saved, precond=net.cfg.precond, detail=saved.detail or net.cfg.detail, detail_from=net.cfg.detail_from, copy=net.cfg.copy, layout=saved.layout or net.cfg.layout, cues=saved.cues or net.cfg.cues, settings=saved.settings or net.cfg.settings) != net.cfg:
         raise ValueError(f"{path} holds weights of another configuration: {meta['config']}")
     load_weights(net, {k: v.float() for k, v in load_file(str(path)).items()})
     return int(meta.get("step", 0))
