@@ -477,7 +477,13 @@ def test_network_reading_the_scenes_settings_starts_unchanged_and_follows_them(t
             p.add_(0.05 * torch.randn_like(p))
     req = GenerationRequest(prompt="a red ball at night in the rain", seconds=1, width=640, height=360, seed=1)
     r = m.generate(req, lambda f: None)
-    assert r.info["settings"] == {k: getattr(parser.parse([req.prompt])[0], k) for k in world_parse.SETTINGS}
+    sure = parser.settings_confidence([req.prompt])[0]
+    read = parser.parse([req.prompt])[0]
+    assert set(sure) == set(world_parse.SETTINGS) and all(0 < p <= 1 for p in sure.values())
+    assert r.info["settings"] == {k: getattr(read, k) for k in world_parse.SETTINGS if sure[k] >= m.settings_confidence}
+    m.settings_confidence = 0.0  # every setting the parser reads
+    r = m.generate(req, lambda f: None)
+    assert r.info["settings"] == {k: getattr(read, k) for k in world_parse.SETTINGS}
     with torch.no_grad():
         m.net.settings_in.weight.normal_(0, 0.5)
     assert not np.array_equal(r.frames, m.generate(req, lambda f: None).frames)  # the parsed settings reach the clip

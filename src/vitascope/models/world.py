@@ -78,6 +78,7 @@ class WorldModel:
         plan_words: bool = True,
         read_layout: bool = True,
         plan_smooth: int = 3,
+        settings_confidence: float = 0.9,
     ):
         """steps: sampling steps per window; guidance: classifier-free guidance scale, applied at
         flow times in guidance_interval [lo, hi) (elsewhere the prompt's estimate alone, one
@@ -97,7 +98,9 @@ class WorldModel:
         extensions are planned too, continuing the layout read from the frames they start from
         (False: the network draws them alone). plan_smooth: frames of a moving average over the
         planned places (phase, height, size, turn) of each new window, against the planner's
-        frame-to-frame tremble (1: none)."""
+        frame-to-frame tremble (1: none). settings_confidence: a network that reads the scene's
+        settings (WorldNetConfig.settings) is given those the parser reads with at least this
+        probability; the others it is not given, and draws from the prompt's words (0: all)."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -125,6 +128,7 @@ class WorldModel:
         self.plan_words = plan_words
         self.read_layout = read_layout
         self.plan_smooth = plan_smooth
+        self.settings_confidence = settings_confidence
         # a latent model samples FrameAE latents: clips in and out go through the autoencoder
         self.ae = world_ae.load(net.cfg.autoencoder, WEIGHTS_DIR) if net.cfg.video_channels != 3 else None
 
@@ -207,8 +211,12 @@ class WorldModel:
         planned = self.planner is not None and ((req.mode == "create" and req.image is None) or from_frames)
         reads_settings = self.net.cfg.settings > 0 and self.parser is not None
         read = self.parser.parse([req.prompt])[0] if self.parser is not None and (planned or reads_settings or self.parse_for == "all") and req.prompt.strip() else None
-        # a network that reads the scene's settings gets the parser's (none for an empty prompt)
-        settings = torch.from_numpy(world_parse.settings_vector(read))[None] if reads_settings and read is not None else None
+        # a network that reads the scene's settings gets those the parser is sure of (none for an empty prompt)
+        settings = None
+        if reads_settings and read is not None:
+            sure = self.parser.settings_confidence([req.prompt])[0]
+            unsure = tuple(k for k, p in sure.items() if p < self.settings_confidence)
+            settings = torch.from_numpy(world_parse.settings_vector(read, drop=unsure))[None]
         plan_prompt, labels = plan_inputs(self.planner, read, req.prompt, self.plan_words) if planned else (None, None)
         net_prompt = describe(read) if read is not None and self.parse_for == "all" else req.prompt
         tokens, mask = text.encode([net_prompt])
@@ -277,7 +285,7 @@ class WorldModel:
         wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
         info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "network_prompt": net_prompt, "plan_prompt": plan_prompt}
         if settings is not None:
-            info["settings"] = {k: getattr(read, k) for k in world_parse.SETTINGS}
+            info["settings"] = {k: getattr(read, k) for k in world_parse.SETTINGS if k not in unsure}
         return GenerationResult(frames=frames, fps=FPS, audio=wave, sample_rate=SAMPLE_RATE, info=info)
 
     def _layout(self, tokens, mask, plan: np.ndarray, ctx_n: int, n_new: int, aspect: float, H: int, W: int, gen: torch.Generator, labels=None):
