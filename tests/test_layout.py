@@ -457,12 +457,14 @@ def test_network_reading_the_scenes_settings_starts_unchanged_and_follows_them(t
         reads(*args, *ctx, layout=lay, settings=s[:, :4])
     with pytest.raises(ValueError, match="takes no settings"):
         plain(*args, *ctx, layout=lay, settings=s)
-    cfg = TrainConfig(model="world-tiny-layout-settings", batch=8, scale=4, caption_dropout=0.3, settings_drop=0.2)
+    cfg = TrainConfig(model="world-tiny-layout-settings", batch=8, scale=4, caption_dropout=0.3, settings_drop=0.2, settings_only=0.0)
     raw = simulate_batch(cfg, step=1)
     assert raw.settings.shape == (8, world_parse.SETTINGS_WIDTH)
     for cap, row in zip(raw.captions, raw.settings):
         assert (row.sum() == 0) == (cap == "") or 0 < row.sum() < 4  # an empty caption hides all four; some hide one
         assert set(row.unique().tolist()) <= {0.0, 1.0}
+    alone = simulate_batch(replace(cfg, caption_dropout=0.0, settings_drop=0.0, settings_only=1.0), step=1)
+    assert alone.captions == [""] * 8 and (alone.settings.sum(1) == 4).all()  # the settings without the caption
     assert simulate_batch(TrainConfig(model="world-tiny-layout-copy", batch=2, scale=4), step=1).settings is None
     from vitascope.train.world import train as train_world
 

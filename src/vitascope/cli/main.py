@@ -209,6 +209,7 @@ def train(
     gate_lr_scale: Annotated[float, typer.Option(help="Networks with a copying detail head: its gate's learning rate as a multiple of --lr.")] = 1.0,
     settings_drop: Annotated[float, typer.Option(help="Networks that read the scene's settings (world-s-layout-settings): share of clips that hide each of sky, ground, weather and camera.")] = 0.2,
     settings_lr_scale: Annotated[float, typer.Option(help="Networks that read the scene's settings: their input layers' learning rate as a multiple of --lr.")] = 10.0,
+    settings_only: Annotated[float, typer.Option(help="Networks that read the scene's settings: share of clips that give them without the caption.")] = 0.3,
     autoencoder: Annotated[Optional[Path], typer.Option(help="Latent models: the FrameAE weights (default: the model config's, from the package).")] = None,
     trunk_from: Annotated[Optional[Path], typer.Option(help="Latent models: start the coarse levels and text pathway from these pixel-model (world-s) weights.")] = None,
 ) -> None:
@@ -244,6 +245,7 @@ def train(
             gate_lr_scale=gate_lr_scale,
             settings_drop=settings_drop,
             settings_lr_scale=settings_lr_scale,
+            settings_only=settings_only,
             resume_from=str(resume_from) if resume_from else None,
             ema_from=str(export) if resume_from and export and export.exists() else None,
             autoencoder=str(autoencoder) if autoencoder else None,

@@ -87,6 +87,11 @@ class TrainConfig:
     # hide each setting (sky, ground, weather, camera, independently), so a network also draws
     # what a prompt leaves unsaid; clips whose caption is dropped hide all four (guidance's empty prompt)
     settings_drop: float = 0.2
+    # ...and the share of clips that give the settings without the caption. A caption says the
+    # sky, ground, weather and camera too (or leaves them unsaid only for the commonest value), so
+    # with both the network has no need of the settings, and a run from world-sl's weights did not
+    # learn them (session 14: 418 steps, sky unchanged by them at t = 0)
+    settings_only: float = 0.3
     # the settings' input layers' learning rate as a multiple of lr: new layers from zero whose
     # weights must grow to the scale of the flow time's embedding
     settings_lr_scale: float = 10.0
@@ -105,8 +110,8 @@ class TrainConfig:
             raise ValueError(f"image_share and extend_share are shares of the training clips: each at least 0, together at most 1. Got {(self.image_share, self.extend_share)}.")
         if not 0 <= self.canonical <= 1:
             raise ValueError(f"canonical must be in [0, 1]. Got {self.canonical}.")
-        if not 0 <= self.settings_drop <= 1:
-            raise ValueError(f"settings_drop must be in [0, 1]. Got {self.settings_drop}.")
+        if not (0 <= self.settings_drop <= 1 and 0 <= self.settings_only <= 1):
+            raise ValueError(f"settings_drop and settings_only must be in [0, 1]. Got {self.settings_drop} and {self.settings_only}.")
         if not 0 <= self.layout_share <= 1:
             raise ValueError(f"layout_share must be in [0, 1]. Got {self.layout_share}.")
         if self.workers < 0 or self.max_reuse < 1:
@@ -170,6 +175,8 @@ def simulate_batch(cfg: TrainConfig, step: int, net_cfg: WorldNetConfig | None =
         if net_cfg.settings:  # (drawn only for a network that reads them: other runs keep their data stream)
             hidden = tuple(k for k in SETTINGS if rng.random() < cfg.settings_drop)
             sets.append(settings_vector(s.scene, drop=tuple(SETTINGS) if not caps[-1] else hidden))
+            if caps[-1] and rng.random() < cfg.settings_only:
+                caps[-1] = ""  # the settings alone
         m = np.zeros(T, np.float32)
         r = rng.random()
         if r < cfg.image_share:  # image-to-video: the first frame is given
