@@ -490,3 +490,26 @@ def test_network_reading_the_scenes_settings_starts_unchanged_and_follows_them(t
         m.net.settings_in.weight.normal_(0, 0.5)
     assert not np.array_equal(r.frames, m.generate(req, lambda f: None).frames)  # the parsed settings reach the clip
     assert "settings" not in m.generate(replace(req, prompt=""), lambda f: None).info  # nothing to parse: none given
+
+
+def test_background_detail_is_what_shows_camera_and_weather_and_can_be_weighted():
+    from vitascope.train.world import background_detail, loss_fn, to_batch
+
+    s = simulate(3, height=64, width=112, seconds=1.0)  # sunset over grass in the rain, panning left
+    d = background_detail(s.frames, s.masks)
+    assert s.scene.weather == "rain" and 0.005 < d.mean() < 0.2 and not (d & s.masks).any()
+    flat = s.frames.copy()
+    flat[:] = np.median(s.frames[0], axis=1, keepdims=True)[None]  # every row its one colour
+    assert not background_detail(flat, np.zeros(s.masks.shape, bool)).any()
+    cfg = TrainConfig(model="world-tiny", batch=2, scale=4, seconds=4 / 3, detail_weight=8.0)
+    raw = simulate_batch(cfg, step=0)
+    assert raw.detail.shape == raw.masks.shape and raw.detail.any()
+    assert simulate_batch(replace(cfg, detail_weight=0.0), step=0).detail is None
+    torch.manual_seed(0)
+    net = WorldNet(WorldNet_configs["world-tiny"])
+    b = to_batch(simulate_batch(replace(cfg, scale=1), step=0), net.cfg)
+    with torch.no_grad():
+        losses = [float(loss_fn(net, b, torch.Generator().manual_seed(1), uniform_t=1.0, detail_weight=w)[0]) for w in (0.0, 8.0)]
+    assert losses[0] != losses[1]  # the detail's weight reaches the loss
+    with pytest.raises(ValueError, match="detail_weight"):
+        TrainConfig(detail_weight=-1.0)

@@ -210,6 +210,7 @@ def train(
     settings_drop: Annotated[float, typer.Option(help="Networks that read the scene's settings (world-s-layout-settings): share of clips that hide each of sky, ground, weather and camera.")] = 0.2,
     settings_lr_scale: Annotated[float, typer.Option(help="Networks that read the scene's settings: their input layers' learning rate as a multiple of --lr.")] = 10.0,
     settings_only: Annotated[float, typer.Option(help="Networks that read the scene's settings: share of clips that give them without the caption.")] = 0.3,
+    detail_weight: Annotated[float, typer.Option(help="Extra loss weight on the background's detail pixels (clouds, stars, tufts, rain, snow), which show the camera and the weather.")] = 0.0,
     autoencoder: Annotated[Optional[Path], typer.Option(help="Latent models: the FrameAE weights (default: the model config's, from the package).")] = None,
     trunk_from: Annotated[Optional[Path], typer.Option(help="Latent models: start the coarse levels and text pathway from these pixel-model (world-s) weights.")] = None,
 ) -> None:
@@ -246,6 +247,7 @@ def train(
             settings_drop=settings_drop,
             settings_lr_scale=settings_lr_scale,
             settings_only=settings_only,
+            detail_weight=detail_weight,
             resume_from=str(resume_from) if resume_from else None,
             ema_from=str(export) if resume_from and export and export.exists() else None,
             autoencoder=str(autoencoder) if autoencoder else None,

@@ -54,6 +54,11 @@ class TrainConfig:
     precision: str = "auto"
     caption_dropout: float = 0.1
     object_weight: float = 8.0  # extra loss weight on object pixels (and their rim)
+    # extra loss weight on the background's detail (`background_detail`: clouds, stars, tufts, rain,
+    # snow), ramped in as the objects' is. These few pixels are all that shows the camera and the
+    # weather, and unweighted they are too little of the loss to learn: world-sl drew every camera
+    # static and every weather clear (session 14)
+    detail_weight: float = 0.0
     low_t: float = 0.3  # share of training times drawn uniformly from the noisiest quarter
     near_zero_t: float = 0.2  # share drawn from t < 0.03, where only the prompt tells what to draw
     uniform_t: float = 0.0  # share drawn from all of [0, 1]
@@ -110,6 +115,8 @@ class TrainConfig:
             raise ValueError(f"image_share and extend_share are shares of the training clips: each at least 0, together at most 1. Got {(self.image_share, self.extend_share)}.")
         if not 0 <= self.canonical <= 1:
             raise ValueError(f"canonical must be in [0, 1]. Got {self.canonical}.")
+        if self.detail_weight < 0:
+            raise ValueError(f"detail_weight must be at least 0. Got {self.detail_weight}.")
         if not (0 <= self.settings_drop <= 1 and 0 <= self.settings_only <= 1):
             raise ValueError(f"settings_drop and settings_only must be in [0, 1]. Got {self.settings_drop} and {self.settings_only}.")
         if not 0 <= self.layout_share <= 1:
@@ -132,6 +139,7 @@ class Batch:
     layout: torch.Tensor | None = None  # (B, LAYOUT_CHANNELS, T, H, W) for layout-guided models
     cues: torch.Tensor | None = None  # (B, CUE_CHANNELS, T*E) the layout's sound cues, for networks that read them
     settings: torch.Tensor | None = None  # (B, SETTINGS_WIDTH) the scene's settings one-hot, for networks that read them
+    detail_v: torch.Tensor | None = None  # (B, 1, T, H, W): the background's detail pixels, where weighted
 
 
 @dataclass
@@ -148,6 +156,16 @@ class RawBatch:
     layout: torch.Tensor | None = None  # (B, LAYOUT_CHANNELS, T, H, W) float16, zero where a clip gives none
     cues: torch.Tensor | None = None  # (B, CUE_CHANNELS, T*E) the shown layout's sound cues, zero where a clip gives none
     settings: torch.Tensor | None = None  # (B, SETTINGS_WIDTH) float32, zero where a setting is hidden
+    detail: torch.Tensor | None = None  # (B, T, H, W) bool: the background's detail pixels (when TrainConfig.detail_weight)
+
+
+def background_detail(frames: np.ndarray, masks: np.ndarray, threshold: int = 24) -> np.ndarray:
+    """(T, H, W) bool: pixels of a clip (T, H, W, 3) that are neither an object (masks) nor the flat
+    sky or ground colour of their row: clouds, stars, tufts, rain and snow. A row's flat colour is
+    its median; a pixel off it by more than `threshold` (summed over RGB, 0-255) is detail."""
+    flat = np.median(frames, axis=2, keepdims=True)  # (T, H, 1, 3)
+    off = np.abs(frames.astype(np.int16) - flat.astype(np.int16)).sum(-1) > threshold
+    return off & ~masks
 
 
 def simulate_batch(cfg: TrainConfig, step: int, net_cfg: WorldNetConfig | None = None) -> RawBatch:
@@ -157,7 +175,7 @@ def simulate_batch(cfg: TrainConfig, step: int, net_cfg: WorldNetConfig | None =
     rng = np.random.default_rng([cfg.seed, step])
     h, w = ASPECTS[rng.choice(len(ASPECTS), p=ASPECT_P)]
     h, w = h // cfg.scale, w // cfg.scale
-    frames, masks, envs, caps, ctx, lay, cue, sets = [], [], [], [], [], [], [], []
+    frames, masks, envs, caps, ctx, lay, cue, sets, detail = [], [], [], [], [], [], [], [], []
     T = int(round(cfg.seconds * cfg.fps))
     net_cfg = net_cfg or WorldNet_configs[cfg.model]
     with_layout = net_cfg.layout > 0
@@ -167,6 +185,8 @@ def simulate_batch(cfg: TrainConfig, step: int, net_cfg: WorldNetConfig | None =
         s = simulate(seed, height=h, width=w, seconds=cfg.seconds, fps=cfg.fps, start=start)
         frames.append(s.frames)
         masks.append(s.masks)
+        if cfg.detail_weight:
+            detail.append(background_detail(s.frames, s.masks))
         envs.append(s.audio_env)
         if rng.random() < cfg.caption_dropout:
             caps.append("")
@@ -198,7 +218,8 @@ def simulate_batch(cfg: TrainConfig, step: int, net_cfg: WorldNetConfig | None =
     maps = torch.from_numpy(np.stack(lay)) if lay else None
     cues = torch.from_numpy(np.stack(cue)) if cue else None
     settings = torch.from_numpy(np.stack(sets)) if sets else None
-    return RawBatch(torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(masks)), audio, torch.from_numpy(np.stack(ctx)), caps, step, maps, cues, settings)
+    details = torch.from_numpy(np.stack(detail)) if detail else None
+    return RawBatch(torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(masks)), audio, torch.from_numpy(np.stack(ctx)), caps, step, maps, cues, settings, details)
 
 
 def to_batch(raw: RawBatch, net_cfg: WorldNetConfig, device: torch.device | None = None) -> Batch:
@@ -216,7 +237,8 @@ def to_batch(raw: RawBatch, net_cfg: WorldNetConfig, device: torch.device | None
     maps = raw.layout.to(device, non_blocking=True).float() if raw.layout is not None else None
     cues = raw.cues.to(device, non_blocking=True) if raw.cues is not None else None
     settings = raw.settings.to(device, non_blocking=True) if raw.settings is not None else None
-    return Batch(video, audio, free_v, free_a, ctx_mask, tokens, token_mask, obj, loud, maps, cues, settings)
+    detail = raw.detail.to(device, non_blocking=True).float()[:, None] if raw.detail is not None else None
+    return Batch(video, audio, free_v, free_a, ctx_mask, tokens, token_mask, obj, loud, maps, cues, settings, detail)
 
 
 def make_batch(cfg: TrainConfig, net_cfg: WorldNetConfig, step: int) -> Batch:
@@ -379,6 +401,7 @@ def loss_fn(
     noise_gen: torch.Generator | None = None,
     uniform_t: float = 0.0,
     min_t: float = 0.0,
+    detail_weight: float = 0.0,
 ) -> tuple[torch.Tensor, dict]:
     """Flow-matching loss of a batch. `gen` draws the times; `noise_gen` (default `gen`) the
     noise, on its own device: on a GPU, drawing a batch's noise on the CPU takes longer than the step."""
@@ -386,7 +409,10 @@ def loss_fn(
     t = flow.sample_t(B, gen, low=low_t, near_zero=near_zero_t, uniform=uniform_t).to(b.video.device)
     t = min_t + (1 - min_t) * t
     ramp = detail_ramp(t)
-    weight_v = (1 + object_weight * ramp.view(B, 1, 1, 1, 1) * b.obj_v) * b.free_v  # (B, 1, T, H, W)
+    weight_v = 1 + object_weight * ramp.view(B, 1, 1, 1, 1) * b.obj_v
+    if detail_weight and b.detail_v is not None:
+        weight_v = weight_v + detail_weight * ramp.view(B, 1, 1, 1, 1) * b.detail_v
+    weight_v = weight_v * b.free_v  # (B, 1, T, H, W)
     weight_a = (1 + 4 * ramp.view(B, 1, 1) * b.loud_a) * b.free_a
     ng = noise_gen or gen
     nv = torch.randn(b.video.shape, generator=ng, device=ng.device).to(b.video.device)
@@ -493,7 +519,7 @@ def train(
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # noise per step: a resumed run is the same run
             noise_gen = torch.Generator(device).manual_seed(cfg.seed * 1_000_003 + step) if cuda else None
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss, parts = loss_fn(net, b, gen, cfg.low_t, cfg.object_weight, cfg.near_zero_t, noise_gen, cfg.uniform_t, cfg.min_t)
+                loss, parts = loss_fn(net, b, gen, cfg.low_t, cfg.object_weight, cfg.near_zero_t, noise_gen, cfg.uniform_t, cfg.min_t, cfg.detail_weight)
             opt.zero_grad(set_to_none=True)
             gnorm = 0.0
             if loss.requires_grad:  # with a part frozen, a batch may not reach the part that trains
