@@ -490,6 +490,8 @@ def test_network_reading_the_scenes_settings_starts_unchanged_and_follows_them(t
         m.net.settings_in.weight.normal_(0, 0.5)
     assert not np.array_equal(r.frames, m.generate(req, lambda f: None).frames)  # the parsed settings reach the clip
     assert "settings" not in m.generate(replace(req, prompt=""), lambda f: None).info  # nothing to parse: none given
+    m.network_words = False  # the settings and the layout alone
+    assert m.generate(req, lambda f: None).info["network_prompt"] == ""
 
 
 def test_background_detail_is_what_shows_camera_and_weather_and_can_be_weighted():

@@ -83,6 +83,7 @@ def main() -> None:
     ap.add_argument("--labels-only", action="store_true", help="a planner with labels reads the parser's labels alone, not its rewritten prompt")
     ap.add_argument("--parse-for", choices=("plan", "all"), default="plan", help="who reads the parser's rewritten prompt: the planner, or the planner and the network")
     ap.add_argument("--settings-confidence", type=float, default=None, help="networks that read the scene's settings: the parser's probability from which a setting is given (default: the model's; 0: all, above 1: none)")
+    ap.add_argument("--no-network-words", action="store_true", help="networks that read the scene's settings: give them the settings and layout alone, not the prompt's words")
     ap.add_argument("--parser", default=None, help="prompt parser weights, or 'none' to read prompts as given (default: world-parse.safetensors beside the weights)")
     args = ap.parse_args()
     rows = {}
@@ -96,6 +97,7 @@ def main() -> None:
         kw["read_layout"] = not args.no_read_layout
         if args.plan_smooth is not None:
             kw["plan_smooth"] = args.plan_smooth
+        kw["network_words"] = not args.no_network_words
         if args.settings_confidence is not None:
             kw["settings_confidence"] = args.settings_confidence
         if args.parser:
@@ -114,7 +116,7 @@ def main() -> None:
         if model.net.cfg.layout:
             given += f", layout: {args.layout if model.planner is not None else 'none'}"
         given += f", parser: {args.parser or 'beside'} for {args.parse_for}{', planner on labels alone' if args.labels_only else ''}" if model.parser is not None else ""
-        given += f", settings from a parser probability of {model.settings_confidence}" if model.net.cfg.settings and model.parser is not None else ""
+        given += f", settings from a parser probability of {model.settings_confidence}{'' if model.network_words else ', without the words'}" if model.net.cfg.settings and model.parser is not None else ""
         print(f"{w} (guidance {args.guidance} on {args.interval}, {args.steps} steps, shift {args.shift}, eta {args.eta}, bf16 {model.bf16}, {args.words} words{given}): {100 * rows[w].overall:.1f}% of attributes, sync {100 * rows[w].sync:.1f}% ({time.time() - t0:.0f} s)", flush=True)
     print(table({Path(w).parent.name + "/" + Path(w).name: score for w, score in rows.items()}))
 

@@ -79,6 +79,7 @@ class WorldModel:
         read_layout: bool = True,
         plan_smooth: int = 3,
         settings_confidence: float = 0.9,
+        network_words: bool = True,
     ):
         """steps: sampling steps per window; guidance: classifier-free guidance scale, applied at
         flow times in guidance_interval [lo, hi) (elsewhere the prompt's estimate alone, one
@@ -100,7 +101,9 @@ class WorldModel:
         planned places (phase, height, size, turn) of each new window, against the planner's
         frame-to-frame tremble (1: none). settings_confidence: a network that reads the scene's
         settings (WorldNetConfig.settings) is given those the parser reads with at least this
-        probability; the others it is not given, and draws from the prompt's words (0: all)."""
+        probability; the others it is not given, and draws from the prompt's words (0: all).
+        network_words: False gives such a network the settings and the layout alone, without the
+        prompt's words (as TrainConfig.settings_only clips train it), wherever the prompt parses."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -129,6 +132,7 @@ class WorldModel:
         self.read_layout = read_layout
         self.plan_smooth = plan_smooth
         self.settings_confidence = settings_confidence
+        self.network_words = network_words
         # a latent model samples FrameAE latents: clips in and out go through the autoencoder
         self.ae = world_ae.load(net.cfg.autoencoder, WEIGHTS_DIR) if net.cfg.video_channels != 3 else None
 
@@ -219,6 +223,8 @@ class WorldModel:
             settings = torch.from_numpy(world_parse.settings_vector(read, drop=unsure))[None]
         plan_prompt, labels = plan_inputs(self.planner, read, req.prompt, self.plan_words) if planned else (None, None)
         net_prompt = describe(read) if read is not None and self.parse_for == "all" else req.prompt
+        if settings is not None and not self.network_words:
+            net_prompt = ""  # the settings (and the layout) say it all
         tokens, mask = text.encode([net_prompt])
         plan_tokens, plan_mask = (tokens, mask) if plan_prompt in (None, net_prompt) else text.encode([plan_prompt])
         E = ENV_RATE // FPS
