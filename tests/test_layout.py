@@ -479,8 +479,8 @@ def test_network_reading_the_scenes_settings_starts_unchanged_and_follows_them(t
             p.add_(0.05 * torch.randn_like(p))
     req = GenerationRequest(prompt="a red ball at night in the rain", seconds=1, width=640, height=360, seed=1)
     r = m.generate(req, lambda f: None)
-    sure = parser.settings_confidence([req.prompt])[0]
-    read = parser.parse([req.prompt])[0]
+    read, sure = parser.read([req.prompt])[0]
+    assert read == parser.parse([req.prompt])[0]
     assert set(sure) == set(world_parse.SETTINGS) and all(0 < p <= 1 for p in sure.values())
     assert r.info["settings"] == {k: getattr(read, k) for k in world_parse.SETTINGS if sure[k] >= m.settings_confidence}
     m.settings_confidence = 0.0  # every setting the parser reads

@@ -214,11 +214,10 @@ class WorldModel:
         from_frames = self.read_layout and (req.mode == "extend" or (req.mode == "create" and req.image is not None))
         planned = self.planner is not None and ((req.mode == "create" and req.image is None) or from_frames)
         reads_settings = self.net.cfg.settings > 0 and self.parser is not None
-        read = self.parser.parse([req.prompt])[0] if self.parser is not None and (planned or reads_settings or self.parse_for == "all") and req.prompt.strip() else None
+        read, sure = self.parser.read([req.prompt])[0] if self.parser is not None and (planned or reads_settings or self.parse_for == "all") and req.prompt.strip() else (None, None)
         # a network that reads the scene's settings gets those the parser is sure of (none for an empty prompt)
         settings = None
         if reads_settings and read is not None:
-            sure = self.parser.settings_confidence([req.prompt])[0]
             unsure = tuple(k for k, p in sure.items() if p < self.settings_confidence)
             settings = torch.from_numpy(world_parse.settings_vector(read, drop=unsure))[None]
         plan_prompt, labels = plan_inputs(self.planner, read, req.prompt, self.plan_words) if planned else (None, None)

@@ -176,16 +176,17 @@ class WorldParser(nn.Module):
         return [scene_from_logits(logits, b) for b in range(len(prompts))]
 
     @torch.no_grad()
-    def settings_confidence(self, prompts: list[str]) -> list[dict[str, float]]:
-        """For each prompt, the probability the parser gives the sky, ground, weather and camera it
-        reads (those of `parse`). On validation prompts in held-out words, readings it gives 0.9
-        or more are right far more often than the rest (weather 90% against 68% of all, camera
-        100% against 92%), so a network that reads settings is given only those (WorldModel)."""
+    def read(self, prompts: list[str]) -> list[tuple[Scene, dict[str, float]]]:
+        """For each prompt, the scene `parse` reads and how sure the parser is of its settings: the
+        probability it gives the sky, ground, weather and camera it reads, from one pass. On
+        validation prompts in held-out words, readings it gives 0.9 or more are right far more
+        often than the rest (weather 90% against 68% of all, camera 100% against 92%), so a network
+        that reads settings is given only those (WorldModel)."""
         if not prompts:
             return []
         logits = self(*text.encode(prompts))
         probs = {k: logits[k].softmax(-1).amax(-1) for k in SETTINGS}
-        return [{k: float(probs[k][b]) for k in SETTINGS} for b in range(len(prompts))]
+        return [(scene_from_logits(logits, b), {k: float(probs[k][b]) for k in SETTINGS}) for b in range(len(prompts))]
 
     def rewrite(self, prompt: str) -> str:
         """The prompt in the world's training words (an empty prompt stays empty: no condition)."""
