@@ -7,6 +7,7 @@ the order the prompt names them; one the parser missed counts wrong), and whole 
 is drawn, so a few hundred prompts take seconds. The commonest wrong readings follow.
 
     python tools/parse_report.py runs/parse/parse.safetensors --n 500
+    python tools/parse_report.py token.safetensors+phrase.safetensors   (an ensemble)
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def main() -> None:
     ap.add_argument("--confusions", type=int, default=12, help="commonest wrong readings to list")
     args = ap.parse_args()
     for path in args.parsers:
-        net = world_parse.load(path)
+        net = world_parse.load_all(path)  # a+b: the parsers read together (ParserEnsemble)
         rows = {split: report(net, args.n, split) for split in ("heldout", "train")}
         keys = list(rows["heldout"][0])
         print(f"{path}: {args.n} validation prompts")

@@ -49,7 +49,7 @@ def main() -> None:
     ap.add_argument("--parser", default=None, help="prompt parser weights: the planner reads each prompt as the parser rewrites it")
     ap.add_argument("--labels-only", action="store_true", help="with --parser, a planner with labels reads the parser's labels alone, not its rewritten prompt")
     args = ap.parse_args()
-    parser = world_parse.load(args.parser) if args.parser else None
+    parser = world_parse.load_all(args.parser) if args.parser else None
     null = text.encode([""])
     rows = {}
     for p in args.planners:

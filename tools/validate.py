@@ -84,7 +84,8 @@ def main() -> None:
     ap.add_argument("--parse-for", choices=("plan", "all"), default="plan", help="who reads the parser's rewritten prompt: the planner, or the planner and the network")
     ap.add_argument("--settings-confidence", type=float, default=None, help="networks that read the scene's settings: the parser's probability from which a setting is given (default: the model's; 0: all, above 1: none)")
     ap.add_argument("--no-network-words", action="store_true", help="networks that read the scene's settings: give them the settings and layout alone, not the prompt's words")
-    ap.add_argument("--parser", default=None, help="prompt parser weights, or 'none' to read prompts as given (default: world-parse.safetensors beside the weights)")
+    ap.add_argument("--parser", default=None, help="prompt parser weights (a+b: read together), or 'none' to read prompts as given (default: world-parse.safetensors beside the weights)")
+    ap.add_argument("--keep", default=None, help="keep each measured clip under this folder, as <weights name>/<seed>.mp4")
     args = ap.parse_args()
     rows = {}
     for w in args.weights:
@@ -101,7 +102,7 @@ def main() -> None:
         if args.settings_confidence is not None:
             kw["settings_confidence"] = args.settings_confidence
         if args.parser:
-            kw["parser"] = None if args.parser == "none" else world_parse.load(args.parser)
+            kw["parser"] = None if args.parser == "none" else world_parse.load_all(args.parser)
         if args.layout == "none":
             kw["planner"] = None
         model = WorldModel.from_file("validate", Path(w), steps=args.steps, guidance=args.guidance, guidance_interval=tuple(args.interval), shift=args.shift, eta=args.eta, bf16={"auto": None, "bf16": True, "fp32": False}[args.precision], **kw)
@@ -111,7 +112,8 @@ def main() -> None:
             generate = oracle_layout_calls(model)
         else:
             generate = backend_calls(model)[0]
-        rows[w] = evaluate(generate, n=args.n, seed_base=VALIDATION_SEED_BASE, split=args.words)
+        keep = Path(args.keep) / Path(w).stem if args.keep else None
+        rows[w] = evaluate(generate, n=args.n, seed_base=VALIDATION_SEED_BASE, split=args.words, keep=keep)
         given = ", simulator's first frame given" if args.first_frame else ""
         if model.net.cfg.layout:
             given += f", layout: {args.layout if model.planner is not None else 'none'}"

@@ -10,6 +10,7 @@ own clips gives the ceiling of the measurement itself, printed beside the model'
 from __future__ import annotations
 
 import itertools
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -128,11 +129,13 @@ def evaluate(
     progress=None,
     seed_base: int = EVAL_SEED_BASE,
     split: str = "heldout",
+    keep: Path | None = None,
 ) -> Score:
     """Score n held-out prompts. generate(prompt, seed, width, height, seconds) -> (frames, fps, audio, rate);
     None scores the simulator's own clips (the measurement's ceiling). seed_base=VALIDATION_SEED_BASE
     scores other held-out scenes, for choosing checkpoints without looking at the eval set;
-    split="train" asks for the same scenes in training words (see eval_cases)."""
+    split="train" asks for the same scenes in training words (see eval_cases); keep: a folder
+    where each measured clip is kept as <seed>.mp4, for looking into a score."""
     score = Score()
     with tempfile.TemporaryDirectory() as tmp:
         for k, (seed, scene, prompt, (w, h)) in enumerate(eval_cases(n, seed_base, split)):
@@ -143,6 +146,9 @@ def evaluate(
             else:
                 frames, fps, audio, rate = generate(prompt, seed, w, h, seconds)
             _score_clip(Path(tmp), scene, frames, fps, audio, rate, (ew, eh), score)
+            if keep is not None:
+                keep.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(Path(tmp) / "clip.mp4", keep / f"{seed}.mp4")
             if progress:
                 progress(k + 1, n)
     return score

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -123,3 +124,67 @@ def pair(first: tuple[torch.Tensor, torch.Tensor], second: tuple[torch.Tensor, t
     tokens = [torch.nn.functional.pad(t, (0, 0, 0, L - t.shape[1])) for t, _ in (first, second)]
     masks = [torch.nn.functional.pad(m, (0, L - m.shape[1])) for _, m in (first, second)]
     return torch.cat(tokens), torch.cat(masks)
+
+
+_WORD = re.compile(r"[A-Za-z0-9]+(?:['-][A-Za-z0-9]+)*")
+_phrase_cache: dict[str, torch.Tensor] = {}
+
+
+def ngrams(prompt: str, longest: int) -> list[tuple[str, int, int]]:
+    """The prompt's word n-grams of 1 to `longest` words: (phrase in lower case, first character,
+    end character), shorter ones first."""
+    words = [(m.group().lower(), m.start(), m.end()) for m in _WORD.finditer(prompt)]
+    return [(" ".join(w for w, _, _ in words[i : i + n]), words[i][1], words[i + n - 1][2]) for n in range(1, longest + 1) for i in range(len(words) - n + 1)]
+
+
+@torch.no_grad()
+def encode_phrases(phrases: list[str], batch: int = 512) -> torch.Tensor:
+    """Each phrase encoded on its own, (N, 384): the mean of its token embeddings, unit length, the
+    way the encoder was trained to compare sentences. A phrase alone keeps its own meaning, where
+    a word's features inside a long prompt are mixed with its neighbours' ("on a green field"
+    alone is near "on the grass"; inside a prompt, the parser read it as snow: session 15).
+    Phrases are remembered, so a training run encodes each one once."""
+    need = [p for p in dict.fromkeys(phrases) if p not in _phrase_cache]
+    if need:
+        tok, model = _load()
+        for i in range(0, len(need), batch):
+            chunk = need[i : i + batch]
+            b = tok(chunk, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+            with _lock:
+                h = model(**b).last_hidden_state.float()
+            m = b["attention_mask"][..., None].float()
+            e = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1).half()
+            _phrase_cache.update(zip(chunk, e))
+    if not phrases:
+        return torch.zeros(0, 384)
+    return torch.stack([_phrase_cache[p] for p in phrases]).float()
+
+
+@torch.no_grad()
+def encode_ngrams(texts: list[str], longest: int) -> dict[str, torch.Tensor]:
+    """What a parser that reads phrases needs of a batch of prompts: the token embeddings and mask
+    of `encode`, and for each prompt its word n-grams (1 to `longest` words) encoded on their own
+    (`encode_phrases`): "grams" (B, G, 384), "gram_mask" (B, G) and "gram_pool" (B, G, L), which
+    averages the tokens each n-gram covers, so that a parser can tell where in the prompt it is."""
+    tok, _ = _load()
+    tokens, mask = encode(texts)
+    L = tokens.shape[1]
+    offsets = tok(list(texts), padding="max_length", truncation=True, max_length=L, return_offsets_mapping=True)["offset_mapping"]
+    per = [ngrams(t, longest) for t in texts]
+    G = max(1, max(len(g) for g in per))
+    grams = torch.zeros(len(texts), G, 384)
+    gram_mask = torch.zeros(len(texts), G, dtype=torch.bool)
+    pool = torch.zeros(len(texts), G, L)
+    for b, (found, offs) in enumerate(zip(per, offsets)):
+        if not found:
+            continue
+        grams[b, : len(found)] = encode_phrases([p for p, _, _ in found])
+        starts = torch.tensor([s for s, e in offs], dtype=torch.long)
+        ends = torch.tensor([e for s, e in offs], dtype=torch.long)
+        real = ends > starts  # special and padding tokens have empty offsets
+        for g, (_, c0, c1) in enumerate(found):
+            inside = real & (starts < c1) & (ends > c0)
+            if inside.any():
+                pool[b, g, inside] = 1.0 / int(inside.sum())
+                gram_mask[b, g] = True
+    return {"tokens": tokens, "mask": mask, "grams": grams, "gram_mask": gram_mask, "gram_pool": pool}

@@ -30,6 +30,7 @@ CONTEXT = 12  # frames carried into the next window (1 s)
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 PLANNER_FILE = "world-plan.safetensors"
 PARSER_FILE = "world-parse.safetensors"
+PHRASE_PARSER_FILE = "world-parse-phrases.safetensors"  # a phrase parser, read together with the other where both lie beside the weights
 
 CAPABILITIES = Capabilities(
     text_to_video=True,
@@ -151,9 +152,9 @@ class WorldModel:
         if cfg.layout and "planner" not in kw:  # a layout-guided network's planner lies beside it
             plan_path = Path(path).with_name(PLANNER_FILE)
             kw["planner"] = world_plan.load(plan_path) if plan_path.is_file() else None
-        if "parser" not in kw:  # so is the prompt parser the network was chosen with
-            parse_path = Path(path).with_name(PARSER_FILE)
-            kw["parser"] = world_parse.load(parse_path) if parse_path.is_file() else None
+        if "parser" not in kw:  # so is the prompt parser the network was chosen with (or two, read together)
+            found = [p for p in (Path(path).with_name(f) for f in (PARSER_FILE, PHRASE_PARSER_FILE)) if p.is_file()]
+            kw["parser"] = world_parse.load_all(found) if found else None
         return cls(name, net, **kw)
 
     @classmethod

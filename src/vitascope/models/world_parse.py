@@ -17,6 +17,14 @@ through a small transformer together with 7 learned query tokens: 4 for the scen
 3 for groups of identical objects, in the order the prompt names them ("two red balls" is one
 group of two). A group's count, colour, shape, size and motion, and each setting, are linear
 reads of the encoder's own features at the tokens an attention per attribute picks.
+
+A phrase parser (`ParserConfig.ngram`, configs parse-s-grams / parse-tiny-grams; session 15)
+reads values from the prompt's word n-grams (1-4 words), each encoded alone (text.encode_ngrams),
+instead of from the tokens' features inside the whole prompt: the encoder was trained to compare
+sentences, and a phrase alone keeps its meaning ("on a green field" alone is nearest "on green
+grass"; inside a prompt the token parser read it as snow 152 times in 500). The pointer still
+finds where each attribute is said through the transformer's states over the tokens an n-gram
+covers; a learned "nothing said" place stands for values the prompt leaves unsaid.
 """
 
 from __future__ import annotations
@@ -51,6 +59,8 @@ class ParserConfig:
     heads: int = 6
     text_dim: int = 384
     groups: int = SLOTS  # at most one group per object
+    ngram: int = 0  # > 0: read each value from the prompt's word n-grams (up to this many words) encoded on their own
+    prototypes: bool = False  # a phrase parser names a value by the training phrases its n-gram is nearest (else a linear read)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,7 +73,38 @@ class ParserConfig:
 Parser_configs = {
     "parse-tiny": ParserConfig(dim=32, layers=1, heads=2),
     "parse-s": ParserConfig(),
+    "parse-tiny-grams": ParserConfig(dim=32, layers=1, heads=2, ngram=4),
+    "parse-s-grams": ParserConfig(ngram=4),
+    "parse-tiny-protos": ParserConfig(dim=32, layers=1, heads=2, ngram=4, prototypes=True),
+    "parse-s-protos": ParserConfig(ngram=4, prototypes=True),
 }
+
+
+def training_phrases() -> dict[str, list[tuple[str, int]]]:
+    """Per attribute, the training words of each value as the captions say them, with the value's
+    class index: what a prototype parser compares an n-gram with. Held-out words are never among
+    them (captions.py keeps them apart)."""
+    from vitascope.world import captions as C
+
+    def plain(table):
+        return [(w, i) for i, (_, (train, _)) in enumerate(table.items()) for w in train if w.strip()]
+
+    def pairs(table):
+        return [(w, i) for i, (_, (train, _)) in enumerate(table.items()) for pair in train for w in pair if w.strip()]
+
+    motion = []
+    for i, m in enumerate(MOTION_CLASSES):
+        if m.startswith("bouncing_"):
+            d = -1 if m.endswith("left") else 1
+            motion += [(v + w, i) for pair in C.MOTION_WORDS["bouncing"][0] for v in pair for w in C.DIRECTION_WORDS[d][0]]
+        else:
+            motion += [(w, i) for pair in C.MOTION_WORDS[m][0] for w in pair if w.strip()]
+    out = {"sky": plain(C.SKY_WORDS), "ground": plain(C.GROUND_WORDS), "weather": plain(C.WEATHER_WORDS), "camera": plain(C.CAMERA_WORDS),
+           "count": plain(C.NUMBERS), "colour": plain(C.COLOUR_WORDS), "shape": pairs(C.SHAPE_WORDS), "size": plain(C.SIZE_WORDS), "motion": motion}
+    for k, v in out.items():  # every value has words to be named by
+        if len({i for _, i in v}) != len({**SETTINGS, **GROUP_ATTRS}[k]):
+            raise ValueError(f"{k}: a value without training words")
+    return out
 
 
 def motion_class(obj: WorldObject) -> str:
@@ -111,7 +152,38 @@ def scene_from_logits(logits: dict[str, torch.Tensor], b: int, max_objects: int 
     return Scene(**settings, objects=tuple(objs[:max_objects]))
 
 
-class WorldParser(nn.Module):
+class _Reads:
+    """parse, read and rewrite, on top of `logits(prompts)`: a parser's or an ensemble's."""
+
+    @torch.no_grad()
+    def parse(self, prompts: list[str]) -> list[Scene]:
+        """The scene each prompt asks for (its objects' free parameters at their defaults)."""
+        if not prompts:
+            return []
+        logits = self.logits(prompts)
+        return [scene_from_logits(logits, b) for b in range(len(prompts))]
+
+    @torch.no_grad()
+    def read(self, prompts: list[str]) -> list[tuple[Scene, dict[str, float]]]:
+        """For each prompt, the scene `parse` reads and how sure the parser is of its settings: the
+        probability it gives the sky, ground, weather and camera it reads, from one pass. On
+        validation prompts in held-out words, readings it gives 0.9 or more are right far more
+        often than the rest (weather 90% against 68% of all, camera 100% against 92%), so a network
+        that reads settings is given only those (WorldModel)."""
+        if not prompts:
+            return []
+        logits = self.logits(prompts)
+        probs = {k: logits[k].softmax(-1).amax(-1) for k in SETTINGS}
+        return [(scene_from_logits(logits, b), {k: float(probs[k][b]) for k in SETTINGS}) for b in range(len(prompts))]
+
+    def rewrite(self, prompt: str) -> str:
+        """The prompt in the world's training words (an empty prompt stays empty: no condition)."""
+        if not prompt.strip():
+            return prompt
+        return describe(self.parse([prompt])[0])
+
+
+class WorldParser(_Reads, nn.Module):
     def __init__(self, cfg: ParserConfig):
         super().__init__()
         self.cfg = cfg
@@ -131,25 +203,84 @@ class WorldParser(nn.Module):
         self.point_q = nn.ModuleDict({k: nn.Linear(d, d) for k in (*SETTINGS, *READ_ATTRS)})
         self.point_k = nn.Linear(d, d)
         self.setting_heads = nn.ModuleDict({k: nn.Linear(cfg.text_dim, len(v)) for k, v in SETTINGS.items()})
+        if cfg.ngram:
+            # a phrase parser points at n-grams (where: the transformer's states over the tokens an
+            # n-gram covers, and its length) and reads the n-gram encoded alone; "nothing said" is
+            # a learned place to point at, whose value says the default
+            self.register_buffer("gram_mean", torch.zeros(cfg.text_dim))
+            self.register_buffer("gram_std", torch.ones(cfg.text_dim))
+            self.gram_len = nn.Embedding(cfg.ngram + 1, d)
+            self.gram_k = nn.Linear(cfg.text_dim, d)
+            self.null_key = nn.Parameter(torch.zeros(d))
+            self.null_value = nn.ParameterDict({k: nn.Parameter(torch.zeros(cfg.text_dim)) for k in (*SETTINGS, *READ_ATTRS)})
         self.group_heads = nn.ModuleDict({k: nn.Linear(cfg.text_dim, len(GROUP_ATTRS[k])) for k in READ_ATTRS})
+        if cfg.prototypes:
+            # instead of the linear reads: each value's logit is the read's cosine to its nearest
+            # training phrases (encoded alone), times a learned sharpness, plus a learned bias (the
+            # value said when nothing is: the "nothing said" place reads as no phrase at all)
+            phrases = training_phrases()
+            self.proto_names = {k: [w for w, _ in v] for k, v in phrases.items()}
+            for k, v in phrases.items():
+                self.register_buffer(f"proto_{k}", torch.zeros(len(v), cfg.text_dim))
+                self.register_buffer(f"proto_class_{k}", torch.tensor([i for _, i in v]))
+            self.proto_scale = nn.ParameterDict({k: nn.Parameter(torch.tensor(3.0)) for k in phrases})
+            self.proto_bias = nn.ParameterDict({k: nn.Parameter(torch.zeros(len({**SETTINGS, **GROUP_ATTRS}[k]))) for k in phrases})
+            del self.setting_heads, self.group_heads
 
     @torch.no_grad()
     def fit_text_scale(self, tokens: torch.Tensor, mask: torch.Tensor) -> None:
         """Set the per-dimension mean and spread of token features from encoded captions."""
         text.fit_scale(self, tokens, mask)
 
+    @torch.no_grad()
+    def fit_gram_scale(self, grams: torch.Tensor, gram_mask: torch.Tensor) -> None:
+        """Set the per-dimension mean and spread of n-gram features from encoded captions."""
+        valid = grams[gram_mask]
+        self.gram_mean.copy_(valid.mean(0))
+        self.gram_std.copy_(valid.std(0).clamp(min=1e-3))
+
+    @torch.no_grad()
+    def fit_prototypes(self) -> None:
+        """Encode each attribute's training phrases alone (text.encode_phrases) as its prototypes."""
+        for k, names in self.proto_names.items():
+            getattr(self, f"proto_{k}").copy_(text.encode_phrases(names))
+
+    def _proto_logits(self, k: str, read: torch.Tensor) -> torch.Tensor:
+        """(..., classes): per value, the soft maximum of the read's cosine to that value's phrases."""
+        protos, cls = getattr(self, f"proto_{k}"), getattr(self, f"proto_class_{k}")
+        sim = torch.nn.functional.normalize(read, dim=-1, eps=1e-6) @ protos.T  # (..., N)
+        scale = self.proto_scale[k].exp()  # about 20 at first
+        n = len(self.proto_bias[k])
+        onehot = torch.nn.functional.one_hot(cls, n).bool()  # (N, classes)
+        per = (scale * sim)[..., :, None].masked_fill(~onehot, float("-inf"))  # (..., N, classes)
+        return torch.logsumexp(per, dim=-2) - torch.log(onehot.sum(0).float()) + self.proto_bias[k]
+
     def _point(self, k: str, state: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Attention-weighted frozen features (B, ..., text_dim) for attribute k's queries."""
         q = self.point_q[k](state)  # (B, Q, d) or (B, d)
         squeeze = q.dim() == 2
         q = q[:, None] if squeeze else q
+        if self.cfg.ngram:  # the first place is "nothing said"
+            B = keys.shape[0]
+            keys = torch.cat([self.null_key.expand(B, 1, -1).to(keys.dtype), keys], 1)
+            values = torch.cat([self.null_value[k].expand(B, 1, -1).to(values.dtype), values], 1)
+            mask = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=mask.device), mask], 1)
         w = torch.einsum("bqd,bld->bql", q, keys) / keys.shape[-1] ** 0.5
         w = w.masked_fill(~mask[:, None], float("-inf")).softmax(-1)
         out = w @ values
         return out[:, 0] if squeeze else out
 
-    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Logits per attribute: settings (B, classes), group attributes (B, groups, classes)."""
+    def inputs(self, prompts: list[str]) -> dict[str, torch.Tensor]:
+        """What forward reads of a batch of prompts: token embeddings and mask, and for a phrase
+        parser its n-grams encoded alone (text.encode_ngrams)."""
+        if self.cfg.ngram:
+            return text.encode_ngrams(prompts, self.cfg.ngram)
+        tokens, mask = text.encode(prompts)
+        return {"tokens": tokens, "mask": mask}
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor, grams=None, gram_mask=None, gram_pool=None) -> dict[str, torch.Tensor]:
+        """Logits per attribute: settings (B, classes), group attributes (B, groups, classes).
+        A phrase parser (cfg.ngram) also reads the prompt's n-grams (text.encode_ngrams)."""
         B = tokens.shape[0]
         z = (tokens - self.text_mean) / self.text_std
         x = self.proj(z)
@@ -161,6 +292,19 @@ class WorldParser(nn.Module):
         ns = len(SETTINGS)
         out = {"present": self.present(q[:, ns:])}  # how many groups: the prompt's structure
         keys = self.point_k(tok)
+        if self.cfg.ngram:
+            if grams is None:
+                raise ValueError("a phrase parser (ParserConfig.ngram) needs the prompt's n-grams: see WorldParser.inputs")
+            lengths = (gram_pool > 0).sum(-1).clamp(max=self.cfg.ngram)  # tokens covered, a proxy of words
+            # the n-gram's place and context: the transformer's states over its tokens; its length
+            keys = gram_pool @ keys + self.gram_k((grams - self.gram_mean) / self.gram_std) + self.gram_len(lengths)
+            z, mask = (grams - self.gram_mean) / self.gram_std, gram_mask
+            if self.cfg.prototypes:  # cosines are taken in the encoder's own space, as it compares sentences
+                for i, k in enumerate(SETTINGS):
+                    out[k] = self._proto_logits(k, self._point(k, q[:, i], keys, grams, mask))
+                for k in READ_ATTRS:
+                    out[k] = self._proto_logits(k, self._point(k, q[:, ns:], keys, grams, mask))
+                return out
         for i, (k, head) in enumerate(self.setting_heads.items()):
             out[k] = head(self._point(k, q[:, i], keys, z, mask))
         for k, head in self.group_heads.items():
@@ -168,31 +312,34 @@ class WorldParser(nn.Module):
         return out
 
     @torch.no_grad()
-    def parse(self, prompts: list[str]) -> list[Scene]:
-        """The scene each prompt asks for (its objects' free parameters at their defaults)."""
-        if not prompts:
-            return []
-        logits = self(*text.encode(prompts))
-        return [scene_from_logits(logits, b) for b in range(len(prompts))]
+    def logits(self, prompts: list[str]) -> dict[str, torch.Tensor]:
+        return self(**self.inputs(prompts))
+
+
+class ParserEnsemble(_Reads, nn.Module):
+    """Parsers read together: each attribute's log-probabilities averaged over the members (a
+    product of experts). A token parser and a phrase parser err on different held-out words
+    (session 15: the token parser reads "on a green field" as snow, the phrase parser reads it
+    right; the phrase parser takes "at dusk" for night), so each is outvoted where it alone is
+    unsure. The prompt is encoded once for all members."""
+
+    def __init__(self, members: list[WorldParser]):
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one parser")
+        self.members = nn.ModuleList(members)
+        self.cfg = members[0].cfg
 
     @torch.no_grad()
-    def read(self, prompts: list[str]) -> list[tuple[Scene, dict[str, float]]]:
-        """For each prompt, the scene `parse` reads and how sure the parser is of its settings: the
-        probability it gives the sky, ground, weather and camera it reads, from one pass. On
-        validation prompts in held-out words, readings it gives 0.9 or more are right far more
-        often than the rest (weather 90% against 68% of all, camera 100% against 92%), so a network
-        that reads settings is given only those (WorldModel)."""
-        if not prompts:
-            return []
-        logits = self(*text.encode(prompts))
-        probs = {k: logits[k].softmax(-1).amax(-1) for k in SETTINGS}
-        return [(scene_from_logits(logits, b), {k: float(probs[k][b]) for k in SETTINGS}) for b in range(len(prompts))]
-
-    def rewrite(self, prompt: str) -> str:
-        """The prompt in the world's training words (an empty prompt stays empty: no condition)."""
-        if not prompt.strip():
-            return prompt
-        return describe(self.parse([prompt])[0])
+    def logits(self, prompts: list[str]) -> dict[str, torch.Tensor]:
+        grams = next((m for m in self.members if m.cfg.ngram), None)
+        enc = grams.inputs(prompts) if grams is not None else self.members[0].inputs(prompts)
+        out: dict[str, torch.Tensor] = {}
+        for m in self.members:
+            mine = enc if m.cfg.ngram else {"tokens": enc["tokens"], "mask": enc["mask"]}
+            for k, v in m(**mine).items():
+                out[k] = out.get(k, 0) + v.log_softmax(-1) / len(self.members)
+        return out
 
 
 def load(path) -> WorldParser:
@@ -206,4 +353,13 @@ def load(path) -> WorldParser:
     return net.eval()
 
 
-__all__ = ["GROUP_ATTRS", "MOTION_CLASSES", "ParserConfig", "Parser_configs", "READ_ATTRS", "SETTINGS", "SETTINGS_WIDTH", "WorldParser", "load", "motion_class", "scene_from_logits", "settings_vector", "targets"]
+def load_all(paths) -> WorldParser | ParserEnsemble:
+    """One parser, or several read together (ParserEnsemble); `paths` may be one string of paths
+    joined by '+'."""
+    if isinstance(paths, (str, bytes)) or not hasattr(paths, "__iter__"):
+        paths = str(paths).split("+")
+    nets = [load(p) for p in paths]
+    return nets[0] if len(nets) == 1 else ParserEnsemble(nets).eval()
+
+
+__all__ = ["training_phrases", "GROUP_ATTRS", "MOTION_CLASSES", "ParserConfig", "ParserEnsemble", "Parser_configs", "READ_ATTRS", "SETTINGS", "SETTINGS_WIDTH", "WorldParser", "load", "load_all", "motion_class", "scene_from_logits", "settings_vector", "targets"]

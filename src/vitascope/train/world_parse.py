@@ -4,7 +4,7 @@ scene they were written from.
 Captions cost no rendering, so a step is one batch through the frozen encoder and the parser.
 Held-out synonyms lie near their training words in the encoder's space, not on them: noise on
 the standardised token features and hidden tokens (as the planner's training adds) make the
-parser answer for a word's neighbourhood. Resumable: run_dir/ckpt.pt, log.jsonl.
+parser answer for a word's neighbourhood; a phrase parser's n-grams get the same noise. Resumable: run_dir/ckpt.pt, log.jsonl.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vitascope.models import text
 from vitascope.models.world_parse import GROUP_ATTRS, SETTINGS, Parser_configs, WorldParser, targets
 from vitascope.world import caption, sample_scene
 
@@ -90,9 +89,14 @@ def train(run_dir: str | Path, cfg: ParseTrainConfig, *, max_seconds: float | No
     net, ema, opt = small_run(lambda: WorldParser(Parser_configs[cfg.model]), cfg.lr)
     ckpt = run_dir / "ckpt.pt"
     step = resume(ckpt, net, ema, opt)
-    if step is None:  # the encoder's token statistics, from training captions
+    if step is None:  # the encoder's token (and n-gram) statistics, from training captions
         step = 0
-        ema.fit_text_scale(*text.encode(make_batch(replace(cfg, batch=512, seed=cfg.seed + 1_000_003), 0)[0]))
+        enc = ema.inputs(make_batch(replace(cfg, batch=512, seed=cfg.seed + 1_000_003), 0)[0])
+        ema.fit_text_scale(enc["tokens"], enc["mask"])
+        if ema.cfg.ngram:
+            ema.fit_gram_scale(enc["grams"], enc["gram_mask"])
+        if ema.cfg.prototypes:
+            ema.fit_prototypes()
         net.load_state_dict(ema.state_dict())
     (run_dir / "config.json").write_text(json.dumps({"train": asdict(cfg), "model": net.cfg.to_dict()}, indent=2))
     log = open(run_dir / "log.jsonl", "a")
@@ -103,13 +107,16 @@ def train(run_dir: str | Path, cfg: ParseTrainConfig, *, max_seconds: float | No
             break
         t0 = time.time()
         caps, tgt = make_batch(cfg, step)
-        tokens, mask = text.encode(caps)
+        enc = net.inputs(caps)
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        tokens, mask = perturb_text(net, tokens, mask, cfg.text_noise, cfg.token_drop, gen)
+        enc["tokens"], enc["mask"] = perturb_text(net, enc["tokens"], enc["mask"], cfg.text_noise, cfg.token_drop, gen)
+        if net.cfg.ngram:  # the same noise on the n-grams' own features, and some n-grams hidden
+            enc["grams"] = enc["grams"] + cfg.text_noise * net.gram_std * torch.randn(enc["grams"].shape, generator=gen)
+            enc["gram_mask"] = enc["gram_mask"] & ~(torch.rand(enc["gram_mask"].shape, generator=gen) < cfg.token_drop)
         lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * _decay(cfg, step, first, elapsed, max_seconds)
         for g in opt.param_groups:
             g["lr"] = lr
-        logits = net(tokens, mask)
+        logits = net(**enc)
         loss = loss_fn(logits, tgt)
         gnorm = optimizer_step(loss, net, ema, opt, step, cfg.ema)
         step += 1
