@@ -347,7 +347,7 @@ def train_plan(
 @app.command("train-parse")
 def train_parse(
     run: Annotated[Path, typer.Option(help="Run directory: checkpoints and logs; resumed if present.")] = Path("runs/world-parse"),
-    model: Annotated[str, typer.Option(help="Parser configuration: parse-s, parse-s-grams (reads n-grams encoded alone), parse-tiny or parse-tiny-grams.")] = "parse-s",
+    model: Annotated[str, typer.Option(help="Parser configuration: parse-s (reads tokens), parse-s-protos (reads n-grams encoded alone, named by their nearest training phrases), parse-s-grams (the same, read linearly), or their -tiny versions.")] = "parse-s",
     steps: Annotated[int, typer.Option(help="Total optimizer steps of the run.")] = 100_000,
     batch: Annotated[int, typer.Option(help="Captions per step.")] = 128,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-4,
