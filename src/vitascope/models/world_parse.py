@@ -24,7 +24,10 @@ instead of from the tokens' features inside the whole prompt: the encoder was tr
 sentences, and a phrase alone keeps its meaning ("on a green field" alone is nearest "on green
 grass"; inside a prompt the token parser read it as snow 152 times in 500). The pointer still
 finds where each attribute is said through the transformer's states over the tokens an n-gram
-covers; a learned "nothing said" place stands for values the prompt leaves unsaid.
+covers; a learned "nothing said" place stands for values the prompt leaves unsaid. The shipped
+one (parse-s-protos, `ParserConfig.prototypes`) names each value by the training phrases, encoded
+alone, that the read is nearest; a linear read of the same features (parse-s-grams) forgets with
+training what the encoder knows. It is read together with the token parser (ParserEnsemble).
 """
 
 from __future__ import annotations
@@ -328,7 +331,6 @@ class ParserEnsemble(_Reads, nn.Module):
         if not members:
             raise ValueError("an ensemble needs at least one parser")
         self.members = nn.ModuleList(members)
-        self.cfg = members[0].cfg
 
     @torch.no_grad()
     def logits(self, prompts: list[str]) -> dict[str, torch.Tensor]:
