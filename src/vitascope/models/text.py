@@ -128,6 +128,14 @@ def pair(first: tuple[torch.Tensor, torch.Tensor], second: tuple[torch.Tensor, t
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['-][A-Za-z0-9]+)*")
 _phrase_cache: dict[str, torch.Tensor] = {}
+_phrase_cache_limit = 20_000  # phrases remembered at most (about 15 MB): a server's prompts stay bounded
+
+
+def remember_phrases(limit: int) -> None:
+    """How many phrases `encode_phrases` remembers before it forgets them all and starts again: a
+    parser's training run raises it, since its captions repeat their phrases for hours."""
+    global _phrase_cache_limit
+    _phrase_cache_limit = limit
 
 
 def ngrams(prompt: str, longest: int) -> list[tuple[str, int, int]]:
@@ -139,22 +147,21 @@ def ngrams(prompt: str, longest: int) -> list[tuple[str, int, int]]:
 
 @torch.no_grad()
 def encode_phrases(phrases: list[str], batch: int = 512) -> torch.Tensor:
-    """Each phrase encoded on its own, (N, 384): the mean of its token embeddings, unit length, the
-    way the encoder was trained to compare sentences. A phrase alone keeps its own meaning, where
-    a word's features inside a long prompt are mixed with its neighbours' ("on a green field"
-    alone is near "on the grass"; inside a prompt, the parser read it as snow: session 15).
-    Phrases are remembered, so a training run encodes each one once."""
+    """Each phrase encoded on its own, (N, 384): the mean of its token embeddings (`encode`), unit
+    length, the way the encoder was trained to compare sentences. A phrase alone keeps its own
+    meaning, where a word's features inside a long prompt are mixed with its neighbours' ("on a
+    green field" alone is near "on the grass"; inside a prompt, the parser read it as snow:
+    session 15). Phrases are remembered (up to `remember_phrases`), so a training run encodes
+    each one once."""
     need = [p for p in dict.fromkeys(phrases) if p not in _phrase_cache]
-    if need:
-        tok, model = _load()
-        for i in range(0, len(need), batch):
-            chunk = need[i : i + batch]
-            b = tok(chunk, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
-            with _lock:
-                h = model(**b).last_hidden_state.float()
-            m = b["attention_mask"][..., None].float()
-            e = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1).half()
-            _phrase_cache.update(zip(chunk, e))
+    if len(_phrase_cache) + len(need) > _phrase_cache_limit:
+        _phrase_cache.clear()
+        need = list(dict.fromkeys(phrases))
+    for i in range(0, len(need), batch):
+        chunk = need[i : i + batch]
+        tokens, mask = encode(chunk)
+        m = mask[..., None].float()
+        _phrase_cache.update(zip(chunk, torch.nn.functional.normalize((tokens * m).sum(1) / m.sum(1), dim=-1).half()))
     if not phrases:
         return torch.zeros(0, 384)
     return torch.stack([_phrase_cache[p] for p in phrases]).float()
@@ -179,12 +186,10 @@ def encode_ngrams(texts: list[str], longest: int) -> dict[str, torch.Tensor]:
         if not found:
             continue
         grams[b, : len(found)] = encode_phrases([p for p, _, _ in found])
-        starts = torch.tensor([s for s, e in offs], dtype=torch.long)
-        ends = torch.tensor([e for s, e in offs], dtype=torch.long)
-        real = ends > starts  # special and padding tokens have empty offsets
-        for g, (_, c0, c1) in enumerate(found):
-            inside = real & (starts < c1) & (ends > c0)
-            if inside.any():
-                pool[b, g, inside] = 1.0 / int(inside.sum())
-                gram_mask[b, g] = True
+        starts, ends = torch.tensor(offs, dtype=torch.long).T  # (L,) character spans of the tokens
+        c0, c1 = torch.tensor([[a, z] for _, a, z in found], dtype=torch.long).T[..., None]  # (G, 1) of the n-grams
+        inside = (ends > starts) & (starts < c1) & (ends > c0)  # special and padding tokens have empty spans
+        n = inside.sum(1, keepdim=True)
+        pool[b, : len(found)] = inside / n.clamp(min=1)
+        gram_mask[b, : len(found)] = n[:, 0] > 0
     return {"tokens": tokens, "mask": mask, "grams": grams, "gram_mask": gram_mask, "gram_pool": pool}

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -53,6 +54,7 @@ SETTINGS_WIDTH = sum(len(v) for v in SETTINGS.values())  # one-hot width of a sc
 # named at all, how many, and what they are
 GROUP_ATTRS = {"present": (False, True), "count": (1, 2, 3), "colour": tuple(COLOURS), "shape": SHAPES, "size": tuple(SIZES), "motion": MOTION_CLASSES}
 READ_ATTRS = ("count", "colour", "shape", "size", "motion")  # what a group's words say (pointer reads)
+VALUES = {**SETTINGS, **GROUP_ATTRS}  # every attribute's values
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def training_phrases() -> dict[str, list[tuple[str, int]]]:
     out = {"sky": plain(C.SKY_WORDS), "ground": plain(C.GROUND_WORDS), "weather": plain(C.WEATHER_WORDS), "camera": plain(C.CAMERA_WORDS),
            "count": plain(C.NUMBERS), "colour": plain(C.COLOUR_WORDS), "shape": pairs(C.SHAPE_WORDS), "size": plain(C.SIZE_WORDS), "motion": motion}
     for k, v in out.items():  # every value has words to be named by
-        if len({i for _, i in v}) != len({**SETTINGS, **GROUP_ATTRS}[k]):
+        if len({i for _, i in v}) != len(VALUES[k]):
             raise ValueError(f"{k}: a value without training words")
     return out
 
@@ -205,7 +207,9 @@ class WorldParser(_Reads, nn.Module):
         # than trained layers over them do (docs/models/world.md, session 9)
         self.point_q = nn.ModuleDict({k: nn.Linear(d, d) for k in (*SETTINGS, *READ_ATTRS)})
         self.point_k = nn.Linear(d, d)
-        self.setting_heads = nn.ModuleDict({k: nn.Linear(cfg.text_dim, len(v)) for k, v in SETTINGS.items()})
+        if not cfg.prototypes:
+            self.setting_heads = nn.ModuleDict({k: nn.Linear(cfg.text_dim, len(v)) for k, v in SETTINGS.items()})
+            self.group_heads = nn.ModuleDict({k: nn.Linear(cfg.text_dim, len(GROUP_ATTRS[k])) for k in READ_ATTRS})
         if cfg.ngram:
             # a phrase parser points at n-grams (where: the transformer's states over the tokens an
             # n-gram covers, and its length) and reads the n-gram encoded alone; "nothing said" is
@@ -216,7 +220,6 @@ class WorldParser(_Reads, nn.Module):
             self.gram_k = nn.Linear(cfg.text_dim, d)
             self.null_key = nn.Parameter(torch.zeros(d))
             self.null_value = nn.ParameterDict({k: nn.Parameter(torch.zeros(cfg.text_dim)) for k in (*SETTINGS, *READ_ATTRS)})
-        self.group_heads = nn.ModuleDict({k: nn.Linear(cfg.text_dim, len(GROUP_ATTRS[k])) for k in READ_ATTRS})
         if cfg.prototypes:
             # instead of the linear reads: each value's logit is the read's cosine to its nearest
             # training phrases (encoded alone), times a learned sharpness, plus a learned bias (the
@@ -227,8 +230,7 @@ class WorldParser(_Reads, nn.Module):
                 self.register_buffer(f"proto_{k}", torch.zeros(len(v), cfg.text_dim))
                 self.register_buffer(f"proto_class_{k}", torch.tensor([i for _, i in v]))
             self.proto_scale = nn.ParameterDict({k: nn.Parameter(torch.tensor(3.0)) for k in phrases})
-            self.proto_bias = nn.ParameterDict({k: nn.Parameter(torch.zeros(len({**SETTINGS, **GROUP_ATTRS}[k]))) for k in phrases})
-            del self.setting_heads, self.group_heads
+            self.proto_bias = nn.ParameterDict({k: nn.Parameter(torch.zeros(len(VALUES[k]))) for k in phrases})
 
     @torch.no_grad()
     def fit_text_scale(self, tokens: torch.Tensor, mask: torch.Tensor) -> None:
@@ -300,8 +302,8 @@ class WorldParser(_Reads, nn.Module):
                 raise ValueError("a phrase parser (ParserConfig.ngram) needs the prompt's n-grams: see WorldParser.inputs")
             lengths = (gram_pool > 0).sum(-1).clamp(max=self.cfg.ngram)  # tokens covered, a proxy of words
             # the n-gram's place and context: the transformer's states over its tokens; its length
-            keys = gram_pool @ keys + self.gram_k((grams - self.gram_mean) / self.gram_std) + self.gram_len(lengths)
             z, mask = (grams - self.gram_mean) / self.gram_std, gram_mask
+            keys = gram_pool @ keys + self.gram_k(z) + self.gram_len(lengths)
             if self.cfg.prototypes:  # cosines are taken in the encoder's own space, as it compares sentences
                 for i, k in enumerate(SETTINGS):
                     out[k] = self._proto_logits(k, self._point(k, q[:, i], keys, grams, mask))
@@ -358,10 +360,10 @@ def load(path) -> WorldParser:
 def load_all(paths) -> WorldParser | ParserEnsemble:
     """One parser, or several read together (ParserEnsemble); `paths` may be one string of paths
     joined by '+'."""
-    if isinstance(paths, (str, bytes)) or not hasattr(paths, "__iter__"):
+    if isinstance(paths, (str, Path)):
         paths = str(paths).split("+")
     nets = [load(p) for p in paths]
     return nets[0] if len(nets) == 1 else ParserEnsemble(nets).eval()
 
 
-__all__ = ["training_phrases", "GROUP_ATTRS", "MOTION_CLASSES", "ParserConfig", "ParserEnsemble", "Parser_configs", "READ_ATTRS", "SETTINGS", "SETTINGS_WIDTH", "WorldParser", "load", "load_all", "motion_class", "scene_from_logits", "settings_vector", "targets"]
+__all__ = ["GROUP_ATTRS", "MOTION_CLASSES", "ParserConfig", "ParserEnsemble", "Parser_configs", "READ_ATTRS", "SETTINGS", "SETTINGS_WIDTH", "WorldParser", "load", "load_all", "motion_class", "scene_from_logits", "settings_vector", "targets", "training_phrases", "VALUES"]

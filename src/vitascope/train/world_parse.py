@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vitascope.models import text
 from vitascope.models.world_parse import GROUP_ATTRS, SETTINGS, Parser_configs, WorldParser, targets
 from vitascope.world import caption, sample_scene
 
@@ -87,6 +88,8 @@ def train(run_dir: str | Path, cfg: ParseTrainConfig, *, max_seconds: float | No
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     net, ema, opt = small_run(lambda: WorldParser(Parser_configs[cfg.model]), cfg.lr)
+    if net.cfg.ngram:
+        text.remember_phrases(2_000_000)  # every phrase of a few hundred thousand captions (about 2 GB)
     ckpt = run_dir / "ckpt.pt"
     step = resume(ckpt, net, ema, opt)
     if step is None:  # the encoder's token (and n-gram) statistics, from training captions
