@@ -239,3 +239,93 @@ def test_trained_parsers_read_held_out_prompts_better_together():
     (t_all, t_ground), (p_all, p_ground), (b_all, _) = score(token), score(phrase), score(both)
     assert p_ground > 0.9 and t_ground < 0.6  # 500 prompts: 100.0% against 42.2%
     assert b_all > max(t_all, p_all)  # 500 prompts, all attributes: 81.5% against 75.4% and 73.8%
+
+
+def _shipped_parsers():
+    from pathlib import Path
+
+    from vitascope.models.world import PARSER_FILE, PHRASE_PARSER_FILE, WEIGHTS_DIR
+
+    return world_parse.load_all([Path(WEIGHTS_DIR) / PARSER_FILE, Path(WEIGHTS_DIR) / PHRASE_PARSER_FILE])
+
+
+def test_reword_puts_training_phrases_where_the_prompt_says_its_settings():
+    """The shipped parsers, read together as `vitascope generate` reads prompts: the words that say
+    the sky and the ground become a training phrase of the value read, the objects' words stay the
+    user's, and words that are already training phrases stay as they are."""
+    from vitascope.world.captions import GROUND_WORDS, SKY_WORDS
+
+    both = _shipped_parsers()
+    prompt = "a big blue cube hopping on the beach at midnight; the camera pans left"
+    (scene, sure, words), = both.reword([prompt])
+    assert (scene.ground, scene.sky) == ("sand", "night") and set(sure) == set(world_parse.SETTINGS)
+    assert "beach" not in words and any(w in words for w in GROUND_WORDS["sand"][0] if w), words
+    assert words.startswith("a big blue cube hopping ") and words.endswith("; the camera pans left"), words
+    assert (scene, sure) == both.read([prompt])[0]  # the same reading
+    # a setting read with less than its fitted probability keeps the user's words (the sky here)
+    assert sure["sky"] < both.reword_from["sky"] and "at midnight" in words
+    sure_of_all = both.reword([prompt], confidence={k: 0.0 for k in world_parse.SETTINGS})[0][2]
+    assert "midnight" not in sure_of_all and any(w in sure_of_all for w in SKY_WORDS["night"][0] if w), sure_of_all
+    assert both.reword([prompt], attrs=())[0][2] == prompt
+    plain = "two red balls bouncing on green grass at sunset"
+    assert both.reword([plain])[0][2] == plain  # said in training words already
+    assert both.reword([""])[0][2] == "" and both.reword([]) == []
+    # a parser that points at no phrases (the token parser alone) leaves the words as given
+    token = both.members[0] if isinstance(both, world_parse.ParserEnsemble) else both
+    assert token.reword([prompt])[0][2] == prompt
+
+
+def test_world_model_reads_the_reworded_prompt():
+    torch.manual_seed(0)
+    parser = world_parse.WorldParser(world_parse.Parser_configs["parse-tiny-protos"]).eval()
+    parser.fit_prototypes()
+    req = GenerationRequest(prompt="a crimson sphere hops on the beach at midnight", seconds=1, width=640, height=360, seed=4)
+    m = WorldModel.random("t", "world-tiny", steps=2, guidance=2.0, parser=parser)
+    assert m.reword == tuple(world_parse.SETTINGS)
+    assert m.generate(req, lambda f: None).info["network_prompt"] == parser.reword([req.prompt])[0][2]
+    m.reword = ()
+    assert m.generate(req, lambda f: None).info["network_prompt"] == req.prompt
+    with pytest.raises(ValueError, match="reword"):
+        WorldModel.random("t", "world-tiny", parser=parser, reword=("mood",))
+
+
+def test_an_ensemble_reads_each_attribute_with_its_fitted_shares(tmp_path):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    a = world_parse.WorldParser(world_parse.Parser_configs["parse-tiny"]).eval()
+    b = world_parse.WorldParser(world_parse.Parser_configs["parse-tiny-protos"]).eval()
+    b.fit_prototypes()
+    weighted = world_parse.ParserEnsemble([a, b], {"ground": [0.25, 0.75]}).eval()
+    prompts = ["two crimson spheres hop at dusk on the beach", "a cube"]
+    la, lb, lw = a.logits(prompts), b.logits(prompts), weighted.logits(prompts)
+    assert torch.allclose(lw["ground"], 0.25 * la["ground"].log_softmax(-1) + 0.75 * lb["ground"].log_softmax(-1), atol=1e-5)
+    assert torch.allclose(lw["sky"], (la["sky"].log_softmax(-1) + lb["sky"].log_softmax(-1)) / 2, atol=1e-5)  # not fitted: even
+    for bad in ({"ground": [0.5, 0.6]}, {"mood": [0.5, 0.5]}, {"sky": [1.0]}):
+        with pytest.raises(ValueError, match="weights"):
+            world_parse.ParserEnsemble([a, b], bad)
+    # fitting: shares on the grid, within `least`, never worse than even shares on the prompts fitted
+    from vitascope.eval import eval_cases
+
+    cases = eval_cases(12, 123, "dev")
+    shares, acc = world_parse.fit_weights([a, b], [p for _, _, p, _ in cases], [s for _, s, _, _ in cases], grid=5, least=0.25, attrs=("sky", "colour"))
+    assert set(shares) == {"sky", "colour"}
+    for k, (w0, w1) in shares.items():
+        assert abs(w0 + w1 - 1) < 1e-6 and w1 in (0.25, 0.5, 0.75) and acc[k][1] >= acc[k][0]
+    # load_all reads shares fitted for exactly the parsers it loads
+    for name, net in (("t.safetensors", a), ("p.safetensors", b)):
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / name), metadata={"config": json.dumps(net.cfg.to_dict())})
+    spec = {"members": ["t.safetensors", "p.safetensors"], "weights": {"ground": [0.25, 0.75]}, "reword_from": {"sky": 0.6}}
+    (tmp_path / world_parse.ENSEMBLE_FILE).write_text(json.dumps(spec))
+    fitted = world_parse.load_all(f"{tmp_path / 't.safetensors'}+{tmp_path / 'p.safetensors'}")
+    assert (fitted.weights, fitted.reword_from) == ({"ground": [0.25, 0.75]}, {"sky": 0.6})
+    other = world_parse.load_all([tmp_path / "p.safetensors", tmp_path / "t.safetensors"])  # other parsers: even, none fitted
+    assert (other.weights, other.reword_from) == ({}, {})
+    # from which probability each setting is reworded: where the readings are that often right
+    prompts, scenes = [p for _, _, p, _ in cases], [s for _, s, _, _ in cases]
+    sure_from = world_parse.fit_reword_from(weighted, prompts, scenes, precision=0.95)
+    assert set(sure_from) == set(world_parse.SETTINGS)
+    for k, lo in sure_from.items():
+        picked = [getattr(r, k) == getattr(sc, k) for (r, sure), sc in zip(weighted.read(prompts), scenes) if sure[k] >= lo]
+        assert lo == 1.01 or (picked and sum(picked) >= 0.95 * len(picked))
+    assert all(v == 0.0 for v in world_parse.fit_reword_from(weighted, prompts, scenes, precision=0.0).values())

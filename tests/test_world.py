@@ -156,6 +156,26 @@ def test_captions_vary_and_hold_out_words():
             assert all(any(w.startswith(HELD_OUT_STEMS) for w in h[0].split()) for h in held), held
 
 
+def test_dev_words_are_neither_trained_on_nor_held_out():
+    # the words choices are made on (how much each parser is trusted) are a third set: no held-out
+    # word or stem, no training phrase, so the held-out words stay unseen by those choices too
+    from vitascope.world import captions
+
+    for name, table in captions._TABLES.items():
+        dev = captions.DEV_WORDS[name]
+        assert set(dev) == set(table), name  # every value has development words
+        for key, (train, held) in table.items():
+            flat = lambda ws: {w if isinstance(w, str) else w[0] for w in ws if (w if isinstance(w, str) else w[0]).strip()}  # noqa: E731
+            assert not flat(dev[key]) & (flat(train) | flat(held)), (name, key)
+            for w in flat(dev[key]):
+                assert not [x for x in w.lower().split() if x.startswith(HELD_OUT_STEMS)] and "green field" not in w, w
+    scene = sample_scene(11)
+    texts = {caption(scene, np.random.default_rng(i), split="dev") for i in range(20)}
+    assert len(texts) > 5
+    with pytest.raises(ValueError, match="split"):
+        caption(scene, np.random.default_rng(0), split="test")
+
+
 def test_held_out_captions_are_what_eval_always_asked():
     # filler words and new training synonyms leave held-out captions as they were (eval prompts stay comparable)
     scene = sample_scene(3)

@@ -62,11 +62,12 @@ def main() -> None:
     ap.add_argument("parsers", nargs="+")
     ap.add_argument("--n", type=int, default=500, help="validation prompts")
     ap.add_argument("--confusions", type=int, default=12, help="commonest wrong readings to list")
+    ap.add_argument("--words", nargs="+", default=["heldout", "train"], choices=("heldout", "train", "dev"), help="phrasings to read the scenes in")
     args = ap.parse_args()
     for path in args.parsers:
         net = world_parse.load_all(path)  # a+b: the parsers read together (ParserEnsemble)
-        rows = {split: report(net, args.n, split) for split in ("heldout", "train")}
-        keys = list(rows["heldout"][0])
+        rows = {split: report(net, args.n, split) for split in args.words}
+        keys = list(next(iter(rows.values()))[0])
         print(f"{path}: {args.n} validation prompts")
         print("| words | " + " | ".join(keys) + " |")
         print("|---|" + "---|" * len(keys))

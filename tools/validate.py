@@ -63,6 +63,12 @@ def oracle_layout_calls(model):
     return generate
 
 
+def reword_attrs(spec: str) -> tuple[str, ...]:
+    """--reword's attributes."""
+    named = {"settings": tuple(world_parse.SETTINGS), "all": (*world_parse.SETTINGS, *world_parse.READ_ATTRS), "none": ()}
+    return named[spec] if spec in named else tuple(spec.split(","))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", nargs="+")
@@ -85,6 +91,7 @@ def main() -> None:
     ap.add_argument("--settings-confidence", type=float, default=None, help="networks that read the scene's settings: the parser's probability from which a setting is given (default: the model's; 0: all, above 1: none)")
     ap.add_argument("--no-network-words", action="store_true", help="networks that read the scene's settings: give them the settings and layout alone, not the prompt's words")
     ap.add_argument("--parser", default=None, help="prompt parser weights (a+b: read together), or 'none' to read prompts as given (default: world-parse.safetensors beside the weights)")
+    ap.add_argument("--reword", default="settings", help="attributes whose words the network reads as the parser's training phrase: 'settings' (sky, ground, weather, camera), 'all', 'none', or names joined by commas")
     ap.add_argument("--keep", default=None, help="keep each measured clip under this folder, as <weights name>/<seed>.mp4")
     args = ap.parse_args()
     rows = {}
@@ -99,6 +106,7 @@ def main() -> None:
         if args.plan_smooth is not None:
             kw["plan_smooth"] = args.plan_smooth
         kw["network_words"] = not args.no_network_words
+        kw["reword"] = reword_attrs(args.reword)
         if args.settings_confidence is not None:
             kw["settings_confidence"] = args.settings_confidence
         if args.parser:
@@ -118,6 +126,7 @@ def main() -> None:
         if model.net.cfg.layout:
             given += f", layout: {args.layout if model.planner is not None else 'none'}"
         given += f", parser: {args.parser or 'beside'} for {args.parse_for}{', planner on labels alone' if args.labels_only else ''}" if model.parser is not None else ""
+        given += f", reworded: {','.join(model.reword) or 'none'}" if model.parser is not None else ""
         given += f", settings from a parser probability of {model.settings_confidence}{'' if model.network_words else ', without the words'}" if model.net.cfg.settings and model.parser is not None else ""
         print(f"{w} (guidance {args.guidance} on {args.interval}, {args.steps} steps, shift {args.shift}, eta {args.eta}, bf16 {model.bf16}, {args.words} words{given}): {100 * rows[w].overall:.1f}% of attributes, sync {100 * rows[w].sync:.1f}% ({time.time() - t0:.0f} s)", flush=True)
     print(table({Path(w).parent.name + "/" + Path(w).name: score for w, score in rows.items()}))

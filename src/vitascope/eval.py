@@ -89,8 +89,8 @@ def score_reading(scene: Scene, r: Reading, score: Score) -> None:
 def eval_cases(n: int, seed_base: int = EVAL_SEED_BASE, split: str = "heldout") -> list[tuple[int, Scene, str, tuple[int, int]]]:
     """(seed, scene, prompt, size) of n held-out scenes. split="train" phrases the same scenes in
     training words: the difference it makes measures what held-out words cost, apart from drawing."""
-    if split not in ("heldout", "train"):
-        raise ValueError(f"split must be 'heldout' or 'train'. Got {split!r}.")
+    if split not in ("heldout", "train", "dev"):
+        raise ValueError(f"split must be 'heldout', 'train' or 'dev'. Got {split!r}.")
     out = []
     for i in range(n):
         w, h = SIZES[i % len(SIZES)]

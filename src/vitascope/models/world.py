@@ -81,6 +81,7 @@ class WorldModel:
         plan_smooth: int = 3,
         settings_confidence: float = 0.9,
         network_words: bool = True,
+        reword: tuple[str, ...] = tuple(world_parse.SETTINGS),
     ):
         """steps: sampling steps per window; guidance: classifier-free guidance scale, applied at
         flow times in guidance_interval [lo, hi) (elsewhere the prompt's estimate alone, one
@@ -104,7 +105,12 @@ class WorldModel:
         settings (WorldNetConfig.settings) is given those the parser reads with at least this
         probability; the others it is not given, and draws from the prompt's words (0: all).
         network_words: False gives such a network the settings and the layout alone, without the
-        prompt's words (as TrainConfig.settings_only clips train it), wherever the prompt parses."""
+        prompt's words (as TrainConfig.settings_only clips train it), wherever the prompt parses.
+        reword: the attributes whose words the network reads as the training phrase of the value
+        the parser reads (`world_parse._Reads.reword`: "on a green field" -> "on green grass"), the
+        user's other words kept; () reads the user's words as given. Needs a parser that points at
+        phrases (a phrase parser, alone or in an ensemble); with parse_for="all" the network reads
+        the whole rewrite instead."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -134,6 +140,10 @@ class WorldModel:
         self.plan_smooth = plan_smooth
         self.settings_confidence = settings_confidence
         self.network_words = network_words
+        unknown = [k for k in reword if k not in world_parse.VALUES or k in ("present",)]
+        if unknown:
+            raise ValueError(f"reword names attributes the parser does not read: {unknown}. Choose from {[k for k in world_parse.VALUES if k != 'present']}.")
+        self.reword = tuple(reword)
         # a latent model samples FrameAE latents: clips in and out go through the autoencoder
         self.ae = world_ae.load(net.cfg.autoencoder, WEIGHTS_DIR) if net.cfg.video_channels != 3 else None
 
@@ -215,14 +225,17 @@ class WorldModel:
         from_frames = self.read_layout and (req.mode == "extend" or (req.mode == "create" and req.image is not None))
         planned = self.planner is not None and ((req.mode == "create" and req.image is None) or from_frames)
         reads_settings = self.net.cfg.settings > 0 and self.parser is not None
-        read, sure = self.parser.read([req.prompt])[0] if self.parser is not None and (planned or reads_settings or self.parse_for == "all") and req.prompt.strip() else (None, None)
+        read = sure = None
+        words = req.prompt  # what the network reads of the user's words: as given, or reworded
+        if self.parser is not None and (planned or reads_settings or self.parse_for == "all" or self.reword) and req.prompt.strip():
+            read, sure, words = self.parser.reword([req.prompt], self.reword)[0]
         # a network that reads the scene's settings gets those the parser is sure of (none for an empty prompt)
         settings = None
         if reads_settings and read is not None:
             unsure = tuple(k for k, p in sure.items() if p < self.settings_confidence)
             settings = torch.from_numpy(world_parse.settings_vector(read, drop=unsure))[None]
         plan_prompt, labels = plan_inputs(self.planner, read, req.prompt, self.plan_words) if planned else (None, None)
-        net_prompt = describe(read) if read is not None and self.parse_for == "all" else req.prompt
+        net_prompt = describe(read) if read is not None and self.parse_for == "all" else words
         if settings is not None and not self.network_words:
             net_prompt = ""  # the settings (and the layout) say it all
         tokens, mask = text.encode([net_prompt])

@@ -66,15 +66,58 @@ CAMERA_WORDS = {
     "zoom_in": (["the camera zooms in", "zooming in", "zoom in", "the camera moves closer", "zooming closer", "the camera zooms closer", "dolly in", "zoom-in shot"], ["the camera pushes in"]),
 }
 NUMBERS = {1: (["a", "one", "1", "a single", "just one", "only one", "one single"], ["an individual"]), 2: (["two", "2", "a pair of", "twin", "a duo of", "two separate"], ["a couple of"]), 3: (["three", "3", "a group of three", "a set of three", "three separate"], ["a trio of"])}
+# Development words: a third phrasing of each value, neither trained on nor held out, on which
+# choices about reading prompts are made (how much each parser is trusted per attribute), so that
+# the held-out words stay unseen by every choice (tests/test_world.py checks both). Per table:
+# value -> words, in the form of the table's training words.
+DEV_WORDS = {
+    "colour": {"red": ["cardinal", "maroon", "fire-engine red"], "blue": ["indigo", "cerulean", "electric blue"], "yellow": ["gold", "butter yellow", "honey yellow"],
+               "purple": ["mauve", "aubergine", "heather purple"], "pink": ["baby pink", "cerise", "candy pink"], "cyan": ["mint", "jade", "bluish green"]},
+    "shape": {"ball": [("marble", "marbles"), ("bead", "beads"), ("bubble", "bubbles")], "box": [("cuboid", "cuboids"), ("chest", "chests"), ("carton", "cartons")],
+              "triangle": [("spike", "spikes"), ("tent shape", "tent shapes"), ("three-sided shape", "three-sided shapes")]},
+    "size": {"small": ["teeny", "wee", "smallish"], "big": ["gigantic", "hefty", "colossal"]},
+    "motion": {"still": [("stays motionless", "staying motionless"), ("does nothing", "doing nothing"), ("pauses", "pausing")],
+               "bouncing": [("bobs up and down", "bobbing up and down"), ("rebounds", "rebounding"), ("vaults", "vaulting")],
+               "falling": [("crashes down", "crashing down"), ("topples down", "toppling down"), ("descends", "descending")],
+               "slide_left": [("scoots left", "scooting left"), ("shifts left", "shifting left"), ("heads to the left", "heading to the left")],
+               "slide_right": [("scoots right", "scooting right"), ("shifts right", "shifting right"), ("heads to the right", "heading to the right")],
+               "rising": [("levitates", "levitating"), ("goes skyward", "going skyward"), ("takes off", "taking off")],
+               "spinning": [("swirls", "swirling"), ("turns round and round", "turning round and round"), ("pirouettes", "pirouetting")],
+               "growing": [("balloons", "ballooning"), ("scales up", "scaling up"), ("puffs up", "puffing up")],
+               "shrinking": [("scales down", "scaling down"), ("gets tinier", "getting tinier"), ("diminishes", "diminishing")]},
+    "direction": {-1: [" toward the left side", " to the left-hand side"], 1: [" toward the right side", " to the right-hand side"]},
+    "sky": {"day": ["at lunchtime", "on a bright morning", "under the blazing sun", "in full daylight"],
+            "sunset": ["as the sun goes down", "at eventide", "under an orange evening sky", "at the close of day"],
+            "night": ["in the dead of night", "under the moon", "in the middle of the night", "on a moonlit night"]},
+    "ground": {"grass": ["in a garden", "on a football pitch", "on a prairie", "on the green lawn"],
+               "sand": ["at the seaside", "on a sand dune", "in the Sahara", "on the shore"],
+               "snow": ["on the ice", "on a glacier", "on the tundra", "on a frosty plain"]},
+    "weather": {"clear": ["", "in good weather", "in pleasant weather"], "rain": ["in a thunderstorm", "while rain pours", "on a rainy day", "in wet weather"],
+                "snow": ["as flakes fall", "in a flurry of snow", "while snow comes down", "during a snowfall"]},
+    "camera": {"static": ["", "the camera does not move", "a stationary camera", "camera on a tripod"],
+               "pan_left": ["the camera swings left", "a leftward pan", "the shot tracks left"],
+               "pan_right": ["the camera swings right", "a rightward pan", "the shot tracks right"],
+               "zoom_in": ["the camera closes in", "a slow zoom", "the lens zooms in"]},
+    "count": {1: ["one lone", "a lone", "a solitary"], 2: ["two matching", "a twosome of", "double"], 3: ["three matching", "a threesome of", "triple"]},
+}
 # Words a prompt may carry that say nothing the world can show: training captions sometimes wear
 # them, so that a user's "a cinematic video of ..." does not move the model off its meaning.
 FILLER_PREFIXES = ["a video of", "a clip of", "footage of", "a short film:", "scene:", "watch as", "a cinematic shot of",
                    "an animation of", "a simple video showing", "a beautiful 4k video of", "a cute cartoon of", "lovely footage:"]
 
 
+_TABLES = {"colour": COLOUR_WORDS, "shape": SHAPE_WORDS, "size": SIZE_WORDS, "motion": MOTION_WORDS, "direction": DIRECTION_WORDS,
+           "sky": SKY_WORDS, "ground": GROUND_WORDS, "weather": WEATHER_WORDS, "camera": CAMERA_WORDS, "count": NUMBERS}
+SPLITS = ("train", "heldout", "dev", "any")
+
+
 def _pick(rng: np.random.Generator, table: dict, key, split: str):
     train, held = table[key]
-    words = held if split == "heldout" else train if split == "train" else train + held
+    if split == "dev":
+        name = next(n for n, t in _TABLES.items() if t is table)
+        words = DEV_WORDS[name][key]
+    else:
+        words = held if split == "heldout" else train if split == "train" else train + held
     return words[int(rng.integers(len(words)))]
 
 
@@ -128,7 +171,10 @@ def _fill(rng: np.random.Generator, text: str) -> str:
 
 
 def caption(scene: Scene, rng: np.random.Generator, split: str = "train") -> str:
-    """One phrasing of the scene. split: 'train', 'heldout' (eval-only words) or 'any'."""
+    """One phrasing of the scene. split: 'train', 'heldout' (eval-only words), 'dev' (words for
+    choices about reading prompts: DEV_WORDS) or 'any' (training or held-out)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}. Got {split!r}.")
     parts = []
     for obj, n in _groups(scene.objects):
         noun, (verb, participle) = _object_phrase(rng, obj, n, split)
@@ -158,7 +204,7 @@ def caption(scene: Scene, rng: np.random.Generator, split: str = "train") -> str
         text = " ".join(setting) + ": " + subject
     if camera:
         text = f"{text}; {camera}" if rng.random() < 0.6 else f"{camera}, {text}"
-    if split != "heldout":  # held-out captions stay as they were: eval prompts do not change
+    if split not in ("heldout", "dev"):  # held-out captions stay as they were: eval prompts do not change
         text = _fill(rng, text)
     text = " ".join(text.split())
     if rng.random() < 0.5:
