@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000, help="development prompts")
     ap.add_argument("--least", type=float, default=0.0, help="the smallest share either parser keeps")
     ap.add_argument("--attrs", default=None, help="attributes to fit, joined by commas (default: all; the rest are read with even shares)")
-    ap.add_argument("--precision", type=float, default=0.95, help="reword a setting from the probability at which its readings are this often right")
+    ap.add_argument("--precision", type=float, default=0.9, help="reword a setting from the probability at which its readings are this often right")
     ap.add_argument("--dry-run", action="store_true", help="print the shares, write nothing")
     args = ap.parse_args()
     cases = eval_cases(args.n, DEV_SEED_BASE, "dev")

@@ -514,7 +514,7 @@ def fit_weights(members: list[WorldParser], prompts: list[str], scenes: list[Sce
 
 
 @torch.no_grad()
-def fit_reword_from(parser, prompts: list[str], scenes: list[Scene], precision: float = 0.95, grid=(0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)) -> dict[str, float]:
+def fit_reword_from(parser, prompts: list[str], scenes: list[Scene], precision: float = 0.9, grid=(0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)) -> dict[str, float]:
     """Per setting, the lowest probability from which the parser's readings of `prompts` are at
     least `precision` right (the development words, never the held-out ones): `reword` rewords a
     setting read with at least that probability. A setting no threshold makes that right is
