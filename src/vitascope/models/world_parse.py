@@ -442,18 +442,25 @@ class ParserEnsemble(_Reads, nn.Module):
         return self._run(prompts)[0]
 
     @torch.no_grad()
-    def _run(self, prompts: list[str]):
-        """(averaged logits, the n-gram inputs, the phrase parser that pointed, its pointers): the
-        first member that names values by training phrases points for `reword`."""
+    def _each(self, prompts: list[str], pointers: dict | None = None):
+        """(each member's log-probabilities per attribute, the inputs, the member that points):
+        the prompts are encoded once for all members; the first member that names values by
+        training phrases points for `reword`, into `pointers` where given."""
         grams = next((m for m in self.members if m.cfg.ngram), None)
-        enc = grams.inputs(prompts) if grams is not None else self.members[0].inputs(prompts)
-        out: dict[str, torch.Tensor] = {}
+        enc = (grams or self.members[0]).inputs(prompts)
         pointer = next((m for m in self.members if m.cfg.prototypes), None)
-        pointers: dict = {}
-        for i, m in enumerate(self.members):
+        each = []
+        for m in self.members:
             mine = enc if m.cfg.ngram else {"tokens": enc["tokens"], "mask": enc["mask"]}
-            for k, v in m(**mine, pointers=pointers if m is pointer else None).items():
-                out[k] = out.get(k, 0) + v.log_softmax(-1) * self.share(k, i)
+            each.append({k: v.log_softmax(-1) for k, v in m(**mine, pointers=pointers if m is pointer else None).items()})
+        return each, enc, pointer
+
+    @torch.no_grad()
+    def _run(self, prompts: list[str]):
+        """(averaged logits, the n-gram inputs, the phrase parser that pointed, its pointers)."""
+        pointers: dict = {}
+        each, enc, pointer = self._each(prompts, pointers)
+        out = {k: sum(e[k] * self.share(k, i) for i, e in enumerate(each)) for k in each[0]}
         return (out, enc, pointer, pointers) if pointer is not None else (out, None, None, None)
 
 
@@ -479,16 +486,8 @@ def fit_weights(members: list[WorldParser], prompts: list[str], scenes: list[Sce
     if len(members) != 2:
         raise ValueError(f"fit_weights reads two parsers. Got {len(members)}.")
     ens = ParserEnsemble(members).eval()
-    per = [{}, {}]
-    for i in range(0, len(prompts), 64):
-        batch = prompts[i : i + 64]
-        grams = next((m for m in members if m.cfg.ngram), None)
-        enc = (grams or members[0]).inputs(batch)
-        for j, m in enumerate(ens.members):
-            mine = enc if m.cfg.ngram else {"tokens": enc["tokens"], "mask": enc["mask"]}
-            for k, v in m(**mine).items():
-                per[j].setdefault(k, []).append(v.log_softmax(-1))
-    per = [{k: torch.cat(v) for k, v in p.items()} for p in per]
+    chunks = [ens._each(prompts[i : i + 64])[0] for i in range(0, len(prompts), 64)]
+    per = [{k: torch.cat([c[j][k] for c in chunks]) for k in chunks[0][j]} for j in range(2)]
     tg = [targets(s) for s in scenes]
     weights, acc = {}, {}
     for k in per[0]:
