@@ -65,7 +65,7 @@ def oracle_layout_calls(model):
 
 def reword_attrs(spec: str) -> tuple[str, ...]:
     """--reword's attributes."""
-    named = {"settings": tuple(world_parse.SETTINGS), "all": (*world_parse.SETTINGS, *world_parse.READ_ATTRS), "none": ()}
+    named = {"settings": tuple(world_parse.SETTINGS), "all": world_parse.REWORD_ATTRS, "none": ()}
     return named[spec] if spec in named else tuple(spec.split(","))
 
 

@@ -140,9 +140,9 @@ class WorldModel:
         self.plan_smooth = plan_smooth
         self.settings_confidence = settings_confidence
         self.network_words = network_words
-        unknown = [k for k in reword if k not in world_parse.VALUES or k in ("present",)]
+        unknown = [k for k in reword if k not in world_parse.REWORD_ATTRS]
         if unknown:
-            raise ValueError(f"reword names attributes the parser does not read: {unknown}. Choose from {[k for k in world_parse.VALUES if k != 'present']}.")
+            raise ValueError(f"reword names attributes the parser does not read: {unknown}. Choose from {list(world_parse.REWORD_ATTRS)}.")
         self.reword = tuple(reword)
         # a latent model samples FrameAE latents: clips in and out go through the autoencoder
         self.ae = world_ae.load(net.cfg.autoencoder, WEIGHTS_DIR) if net.cfg.video_channels != 3 else None

@@ -56,6 +56,7 @@ SETTINGS_WIDTH = sum(len(v) for v in SETTINGS.values())  # one-hot width of a sc
 GROUP_ATTRS = {"present": (False, True), "count": (1, 2, 3), "colour": tuple(COLOURS), "shape": SHAPES, "size": tuple(SIZES), "motion": MOTION_CLASSES}
 READ_ATTRS = ("count", "colour", "shape", "size", "motion")  # what a group's words say (pointer reads)
 VALUES = {**SETTINGS, **GROUP_ATTRS}  # every attribute's values
+REWORD_ATTRS = (*SETTINGS, *READ_ATTRS)  # what `reword` can put in training words
 
 
 @dataclass(frozen=True)
@@ -176,11 +177,7 @@ class _Reads:
         validation prompts in held-out words, readings it gives 0.9 or more are right far more
         often than the rest (weather 90% against 68% of all, camera 100% against 92%), so a network
         that reads settings is given only those (WorldModel)."""
-        if not prompts:
-            return []
-        logits = self.logits(prompts)
-        probs = {k: logits[k].softmax(-1).amax(-1) for k in SETTINGS}
-        return [(scene_from_logits(logits, b), {k: float(probs[k][b]) for k in SETTINGS}) for b in range(len(prompts))]
+        return [(scene, sure) for scene, sure, _ in self.reword(prompts, attrs=())]
 
     @torch.no_grad()
     def reword(self, prompts: list[str], attrs=tuple(SETTINGS), least: float = 0.5, near: float = 0.3, confidence: dict[str, float] | None = None) -> list[tuple[Scene, dict[str, float], str]]:
@@ -204,12 +201,12 @@ class _Reads:
             return []
         logits, enc, pointer, pointers = self._run(prompts)
         probs = {k: logits[k].softmax(-1).amax(-1) for k in SETTINGS}
+        sure_of = confidence if confidence is not None else getattr(self, "reword_from", None) or {}
         out = []
         for b, prompt in enumerate(prompts):
             scene = scene_from_logits(logits, b)
             sure = {k: float(probs[k][b]) for k in SETTINGS}
             words = prompt
-            sure_of = confidence if confidence is not None else getattr(self, "reword_from", None) or {}
             mine = [k for k in attrs if k not in SETTINGS or sure[k] >= sure_of.get(k, REWORD_FROM)]
             if pointer is not None and prompt.strip() and mine:
                 words = _reword(prompt, {k: v[b] for k, v in logits.items()}, {k: v[b] for k, v in pointers.items()}, enc["grams"][b], pointer, mine, least, near)
@@ -555,4 +552,4 @@ def load_all(paths) -> WorldParser | ParserEnsemble:
     return ens
 
 
-__all__ = ["GROUP_ATTRS", "MOTION_CLASSES", "ParserConfig", "ParserEnsemble", "Parser_configs", "READ_ATTRS", "SETTINGS", "SETTINGS_WIDTH", "WorldParser", "load", "load_all", "motion_class", "scene_from_logits", "settings_vector", "targets", "training_phrases", "VALUES"]
+__all__ = ["GROUP_ATTRS", "MOTION_CLASSES", "ParserConfig", "ParserEnsemble", "Parser_configs", "READ_ATTRS", "REWORD_ATTRS", "SETTINGS", "SETTINGS_WIDTH", "WorldParser", "load", "load_all", "motion_class", "scene_from_logits", "settings_vector", "targets", "training_phrases", "VALUES"]
