@@ -344,6 +344,31 @@ def train_plan(
         console.print(f"exported {export_weights(run, export)}")
 
 
+@app.command("train-foley")
+def train_foley(
+    run: Annotated[Path, typer.Option(help="Run directory: checkpoints and logs; resumed if present.")] = Path("runs/world-foley"),
+    model: Annotated[str, typer.Option(help="Foley configuration: foley-s or foley-tiny.")] = "foley-s",
+    steps: Annotated[int, typer.Option(help="Total optimizer steps of the run.")] = 20_000,
+    batch: Annotated[int, typer.Option(help="Layouts per step.")] = 32,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 2e-3,
+    minutes: Annotated[Optional[float], typer.Option(help="Stop after this long (a part of a longer run; the cosine schedule spans it).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the data stream and initialisation.")] = 0,
+    jitter: Annotated[float, typer.Option(help="Noise on each frame's object heights, frame heights (0: none, the shipped run; shaken layouts leave weak contacts silent).")] = 0.0,
+    export: Annotated[Optional[Path], typer.Option(help="Write the EMA weights here (safetensors) at the end.")] = None,
+) -> None:
+    """Train WorldFoley, which hears a clip's sound from its layout (contacts, sizes, weather); resumable."""
+    from vitascope.train.world_foley import FoleyTrainConfig, export_weights
+    from vitascope.train.world_foley import train as run_training
+
+    try:
+        cfg = FoleyTrainConfig(model=model, steps=steps, batch=batch, lr=lr, seed=seed, jitter=jitter)
+    except ValueError as e:
+        _fail(str(e))
+    _train_with_progress(run_training, run, cfg, steps, minutes)
+    if export:
+        console.print(f"exported {export_weights(run, export)}")
+
+
 @app.command("train-parse")
 def train_parse(
     run: Annotated[Path, typer.Option(help="Run directory: checkpoints and logs; resumed if present.")] = Path("runs/world-parse"),

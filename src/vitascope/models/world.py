@@ -16,7 +16,7 @@ import torch
 from scipy import ndimage
 
 from vitascope import media
-from vitascope.models import flow, text, world_ae, world_parse, world_plan
+from vitascope.models import flow, text, world_ae, world_foley, world_parse, world_plan
 from vitascope.models.base import Capabilities, GenerationRequest, GenerationResult, Progress
 from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
 from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, layout, vocode
@@ -30,6 +30,7 @@ CONTEXT = 12  # frames carried into the next window (1 s)
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 PLANNER_FILE = "world-plan.safetensors"
 PARSER_FILE = "world-parse.safetensors"
+FOLEY_FILE = "world-foley.safetensors"  # the sound of planned clips, heard from their layout (models/world_foley.py)
 PHRASE_PARSER_FILE = "world-parse-phrases.safetensors"  # a phrase parser, read together with the other where both lie beside the weights
 
 CAPABILITIES = Capabilities(
@@ -82,6 +83,7 @@ class WorldModel:
         settings_confidence: float = 0.9,
         network_words: bool = True,
         reword: tuple[str, ...] = tuple(world_parse.SETTINGS),
+        foley: world_foley.WorldFoley | None = None,
     ):
         """steps: sampling steps per window; guidance: classifier-free guidance scale, applied at
         flow times in guidance_interval [lo, hi) (elsewhere the prompt's estimate alone, one
@@ -110,7 +112,10 @@ class WorldModel:
         the parser reads (`world_parse._Reads.reword`: "on a green field" -> "on green grass"), the
         user's other words kept; () reads the user's words as given. Needs a parser that points at
         phrases (a phrase parser, alone or in an ensemble); with parse_for="all" the network reads
-        the whole rewrite instead."""
+        the whole rewrite instead. foley: the model that hears a planned clip's sound from its
+        layout (models/world_foley.py: a percussive onset for every contact, the weather the
+        parser reads); a planned clip's new sound is its, in place of the network's. Without one,
+        and for clips drawn without a plan (remix, edit), the sound is the network's."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -144,6 +149,7 @@ class WorldModel:
         if unknown:
             raise ValueError(f"reword names attributes the parser does not read: {unknown}. Choose from {list(world_parse.REWORD_ATTRS)}.")
         self.reword = tuple(reword)
+        self.foley = foley.eval() if foley is not None else None
         # a latent model samples FrameAE latents: clips in and out go through the autoencoder
         self.ae = world_ae.load(net.cfg.autoencoder, WEIGHTS_DIR) if net.cfg.video_channels != 3 else None
 
@@ -162,6 +168,9 @@ class WorldModel:
         if cfg.layout and "planner" not in kw:  # a layout-guided network's planner lies beside it
             plan_path = Path(path).with_name(PLANNER_FILE)
             kw["planner"] = world_plan.load(plan_path) if plan_path.is_file() else None
+        if cfg.layout and "foley" not in kw:  # and the model that hears its planned clips
+            foley_path = Path(path).with_name(FOLEY_FILE)
+            kw["foley"] = world_foley.load(foley_path) if foley_path.is_file() else None
         if "parser" not in kw:  # so is the prompt parser the network was chosen with (or two, read together)
             found = [p for p in (Path(path).with_name(f) for f in (PARSER_FILE, PHRASE_PARSER_FILE)) if p.is_file()]
             kw["parser"] = world_parse.load_all(found) if found else None
@@ -261,6 +270,7 @@ class WorldModel:
             total = len(source_frames)
         if planned and from_frames:
             plan = match_slots(layout.read(frames[-CONTEXT:]), labels)
+        given, planned_before = len(frames), len(plan)  # the frames the clip starts from; those of them the plan holds
         windows = _plan(len(frames), total)
         for w_i, (start, n_new) in enumerate(windows):
             ctx_n = min(CONTEXT, len(frames)) if len(frames) else 0
@@ -301,8 +311,12 @@ class WorldModel:
             new_a = feature_to_amp(out.audio[0, :, ctx_n * E : (ctx_n + n_new) * E].T.numpy())
             env = np.concatenate([env, new_a.astype(np.float32)])
         frames, env = frames[:total], env[: total * E]
+        heard = planned and self.foley is not None
+        if heard:  # the new frames' sound, heard from the layout they were drawn to
+            new_env = world_foley.hear(self.foley, plan[: planned_before + total - given], read.weather if read is not None else "clear")
+            env = np.concatenate([env[: given * E], new_env[planned_before * E :]])[: total * E]
         wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
-        info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "network_prompt": net_prompt, "plan_prompt": plan_prompt}
+        info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "network_prompt": net_prompt, "plan_prompt": plan_prompt, "sound": "foley" if heard else "network"}
         if settings is not None:
             info["settings"] = {k: getattr(read, k) for k in world_parse.SETTINGS if k not in unsure}
         return GenerationResult(frames=frames, fps=FPS, audio=wave, sample_rate=SAMPLE_RATE, info=info)

@@ -1,0 +1,146 @@
+"""WorldFoley: the sound of a clip, heard from its layout.
+
+A layout (world/layout.py) says where every object is in every frame, so it also says when one
+touches the ground, how hard, and how big it is: all a contact's sound needs. The world network
+draws its sound with its frames, but from its coarse video features it finds few of their
+contacts (session 16: 10-19% of the contacts in its frames had a sound onset within a frame).
+WorldFoley hears the layout that the planner made and the network drew to, as video-to-audio
+("Foley") models hear a clip, and writes the band envelopes (world/sound.py) of its sound: a
+percussive onset for each contact, lower and louder for big objects, and the weather's steady
+rain or soft wind.
+
+It is a small 1D convolutional network over frames, trained on the simulator's layouts and sound
+(`vitascope train-foley`; a layout and its sound cost the simulator about a millisecond). Per
+slot it reads the object's presence, fall and extent, with shared weights; the slots are
+summed, and the layout's contact cues (`layout.cues`: when an object that came down stops), the
+weather and the frame's own features go through two more convolutions to the envelopes of the
+frame's ENV_RATE / fps steps.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vitascope.world import layout
+from vitascope.world.layout import PLACE, SLOTS
+from vitascope.world.scene import WEATHERS
+from vitascope.world.sound import ENV_RATE, N_BANDS
+
+TRACK_INPUTS = 4  # per slot and frame: present, fall since the last frame, fall to the next, log extent
+
+
+@dataclass
+class FoleyConfig:
+    slot_channels: int = 32
+    channels: int = 96
+    kernel: int = 5  # frames each of the two later convolutions sees
+    fps: float = 12.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FoleyConfig":
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    @property
+    def steps_per_frame(self) -> int:
+        return int(round(ENV_RATE / self.fps))
+
+
+Foley_configs = {"foley-s": FoleyConfig(), "foley-tiny": FoleyConfig(slot_channels=8, channels=16)}
+
+
+def track_inputs(feat: np.ndarray) -> np.ndarray:
+    """What WorldFoley reads of each slot of a layout (T, SLOTS, FEATURES): (T, SLOTS,
+    TRACK_INPUTS) float32, zero for absent objects. Not the height itself: a planned bounce that
+    stops short of the ground is drawn, and heard, as a bounce (a first run that read the height
+    left 31% of the planner's contacts silent)."""
+    feat = np.asarray(feat, np.float32)
+    present = (feat[..., 0] > 0).astype(np.float32)
+    y = feat[..., PLACE + 2] * layout._Y_SPREAD + layout._Y_MID  # centre height, down the frame
+    fall = np.zeros_like(y)
+    fall[1:] = (y[1:] - y[:-1]) * present[1:] * present[:-1]
+    nxt = np.zeros_like(y)
+    nxt[:-1] = fall[1:]
+    size = feat[..., PLACE + 3]  # log extent, standardised
+    return (np.stack([present, 10 * fall, 10 * nxt, size], -1) * present[..., None]).astype(np.float32)
+
+
+def weather_vector(weather: str) -> np.ndarray:
+    """One-hot of the weather."""
+    if weather not in WEATHERS:
+        raise ValueError(f"weather must be one of {', '.join(WEATHERS)}. Got {weather!r}.")
+    v = np.zeros(len(WEATHERS), np.float32)
+    v[WEATHERS.index(weather)] = 1
+    return v
+
+
+class WorldFoley(nn.Module):
+    def __init__(self, cfg: FoleyConfig):
+        super().__init__()
+        self.cfg = cfg
+        c, s, k = cfg.channels, cfg.slot_channels, cfg.kernel
+        self.slot_in = nn.Conv1d(TRACK_INPUTS, s, 3, padding=1)
+        self.slot_mid = nn.Conv1d(s, s, 3, padding=1)
+        self.mix = nn.Conv1d(s + layout.CUE_CHANNELS + len(WEATHERS), c, k, padding=k // 2)
+        self.mid = nn.Conv1d(c, c, k, padding=k // 2)
+        self.out = nn.Conv1d(c, cfg.steps_per_frame * N_BANDS, 1)
+
+    def forward(self, tracks: torch.Tensor, cues: torch.Tensor, weather: torch.Tensor) -> torch.Tensor:
+        """tracks (B, T, SLOTS, TRACK_INPUTS), cues (B, CUE_CHANNELS, T) per frame, weather (B,
+        len(WEATHERS)) -> envelope features (B, T * steps_per_frame, N_BANDS) on amp_to_feature's
+        scale (-1 silence .. 1 full)."""
+        B, T, S, _ = tracks.shape
+        x = tracks.permute(0, 2, 3, 1).reshape(B * S, TRACK_INPUTS, T)
+        x = F.gelu(self.slot_mid(F.gelu(self.slot_in(x))))
+        x = x.view(B, S, -1, T).sum(1)
+        x = torch.cat([x, cues, weather[:, :, None].expand(B, weather.shape[1], T)], 1)
+        x = F.gelu(self.mix(x))
+        x = x + F.gelu(self.mid(x))
+        y = self.out(x)  # (B, steps * bands, T)
+        return y.view(B, self.cfg.steps_per_frame, N_BANDS, T).permute(0, 3, 1, 2).reshape(B, T * self.cfg.steps_per_frame, N_BANDS)
+
+
+def batch_inputs(feats: list[np.ndarray], weathers: list[str], fps: float = 12.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """WorldFoley's inputs for layouts of equal length: tracks, per-frame cues, weather."""
+    tracks = torch.from_numpy(np.stack([track_inputs(f) for f in feats]))
+    cues = torch.from_numpy(np.stack([layout.cues(f, 1, fps) for f in feats]))
+    weather = torch.from_numpy(np.stack([weather_vector(w) for w in weathers]))
+    return tracks, cues, weather
+
+
+@torch.no_grad()
+def hear(net: WorldFoley, feat: np.ndarray, weather: str) -> np.ndarray:
+    """The band envelopes (T * ENV_RATE / fps, N_BANDS) of a layout's sound, as amplitudes
+    (world/sound.py's FLOOR..1, for `vocode`)."""
+    from vitascope.world.sound import feature_to_amp
+
+    feats = net(*batch_inputs([feat], [weather], net.cfg.fps))[0].numpy()
+    return feature_to_amp(feats).astype(np.float32)
+
+
+def save(net: WorldFoley, path, step: int = 0) -> None:
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path), metadata={"config": json.dumps(net.cfg.to_dict()), "step": str(step)})
+
+
+def load(path) -> WorldFoley:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    net = WorldFoley(FoleyConfig.from_dict(json.loads(meta["config"])))
+    net.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+    return net.eval()
+
+
+__all__ = ["FoleyConfig", "Foley_configs", "SLOTS", "TRACK_INPUTS", "WorldFoley", "batch_inputs", "hear", "load", "save", "track_inputs", "weather_vector"]

@@ -1,0 +1,114 @@
+"""WorldFoley: the sound of a planned clip, heard from its layout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vitascope.models import world_foley, world_plan
+from vitascope.models.base import GenerationRequest
+from vitascope.models.world import FOLEY_FILE, WEIGHTS_DIR, WorldModel
+from vitascope.train.world_foley import FoleyTrainConfig, loss_fn, make_batch
+from vitascope.world import ENV_RATE, amp_to_feature, layout, vocode
+from vitascope.world.sound import analyze
+from vitascope.world.measure import _onsets
+from vitascope.world.scene import Scene, WorldObject
+from vitascope.world.sound import BAND_CENTRES
+
+SHIPPED = WEIGHTS_DIR / FOLEY_FILE
+
+
+def _scene(size="small", motion="bouncing", weather="clear", seed=3):
+    return Scene(objects=(WorldObject("red", "ball", size, motion),), weather=weather, seed=seed, detail_seed=seed, aspect=16 / 9)
+
+
+def test_track_inputs_read_each_slot_and_leave_absent_ones_zero():
+    feat = layout.features(_scene(), 0.0, 48, 12.0)
+    x = world_foley.track_inputs(feat)
+    assert x.shape == (48, layout.SLOTS, world_foley.TRACK_INPUTS) and x.dtype == np.float32
+    assert (x[:, 0, 0] == 1).all() and not x[:, 1:].any()  # one object, two empty slots
+    assert x[:, 0, 1].max() > 0.1 and x[:, 0, 1].min() < -0.1  # a bouncing ball comes down and goes up
+    with pytest.raises(ValueError, match="weather must be one of"):
+        world_foley.weather_vector("hail")
+
+
+def test_training_batches_and_loss():
+    cfg = FoleyTrainConfig(model="foley-tiny", batch=4)
+    tracks, cues, weather, target, weight = make_batch(cfg, step=0)
+    steps = world_foley.Foley_configs["foley-tiny"].steps_per_frame
+    assert tracks.shape == (4, 48, layout.SLOTS, world_foley.TRACK_INPUTS) and cues.shape == (4, layout.CUE_CHANNELS, 48)
+    assert weather.shape == (4, 3) and (weather.sum(1) == 1).all()
+    assert target.shape == (4, 48 * steps, 16) and target.min() >= -1 and target.max() <= 1
+    assert weight.shape == (4, 48 * steps, 1) and set(weight.unique().tolist()) <= {1.0, cfg.onset_weight}
+    net = world_foley.WorldFoley(world_foley.Foley_configs["foley-tiny"])
+    loss = loss_fn(net, tracks, cues, weather, target, weight)
+    loss.backward()
+    assert loss.item() > 0 and all(p.grad is not None for p in net.parameters())
+    with pytest.raises(ValueError, match="jitter"):
+        FoleyTrainConfig(jitter=-1)
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped foley weights")
+def test_shipped_foley_hears_every_contact_within_a_frame():
+    net = world_foley.load(SHIPPED)
+    heard = total = 0
+    for seed in range(6):
+        for size in ("small", "big"):
+            feat = layout.features(_scene(size, seed=seed), 0.0, 48, 12.0)
+            contacts = [i / 12 for i, _, _ in layout.contact_frames(feat)]
+            onsets = _onsets(vocode(world_foley.hear(net, feat, "clear"), 64000), 16000)
+            heard += sum(any(abs(o - c) <= 1 / 12 + 1e-6 for o in onsets) for c in contacts)
+            total += len(contacts)
+    assert total >= 20 and heard >= 0.9 * total
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped foley weights")
+def test_shipped_foley_sounds_big_objects_lower_and_louder_and_hears_the_weather():
+    net = world_foley.load(SHIPPED)
+    feat = {size: layout.features(_scene(size, "falling"), 0.0, 48, 12.0) for size in ("small", "big")}
+    env = {size: world_foley.hear(net, f, "clear") for size, f in feat.items()}
+    loudest = {size: e[e.sum(1).argmax()] for size, e in env.items()}
+    centre = {size: float((loud * BAND_CENTRES).sum() / loud.sum()) for size, loud in loudest.items()}
+    assert loudest["big"].sum() > loudest["small"].sum() and centre["big"] < centre["small"]
+    still = layout.features(_scene("small", "still"), 0.0, 48, 12.0)  # no contacts: the weather alone
+    level = {w: world_foley.hear(net, still, w) for w in ("clear", "rain", "snow")}
+    assert level["rain"].mean() > 3 * level["clear"].mean()  # steady broadband noise
+    low, high = slice(0, 5), slice(10, 16)
+    assert level["snow"][:, low].mean() > 3 * level["clear"][:, low].mean() and level["snow"][:, high].mean() < level["rain"][:, high].mean()  # a soft low wind
+    assert len(level["rain"]) == 48 * ENV_RATE // 12
+
+
+def test_world_model_hears_planned_clips_and_keeps_given_sound(tmp_path):
+    torch.manual_seed(0)
+    planner = world_plan.WorldPlanner(world_plan.Planner_configs["plan-tiny"])
+    foley = world_foley.WorldFoley(world_foley.Foley_configs["foley-tiny"])
+    torch.nn.init.normal_(foley.out.weight, std=0.3)
+    m = WorldModel.random("t", "world-tiny-layout", steps=2, guidance=2.0, planner=planner, plan_steps=2, foley=foley)
+    req = GenerationRequest(prompt="a big red ball bouncing in the rain", seconds=8, width=640, height=360, seed=4)
+    r = m.generate(req, lambda f: None)
+    assert r.info["sound"] == "foley" and len(r.audio) == 8 * 16000
+    m.foley = None
+    plain = m.generate(req, lambda f: None)
+    assert plain.info["sound"] == "network" and np.array_equal(plain.frames, r.frames) and not np.array_equal(plain.audio, r.audio)  # the same clip, other sound
+    m.foley = foley
+    ext = m.generate(GenerationRequest(prompt="more", seconds=4, width=640, height=360, seed=2, mode="extend", video=r.frames, video_fps=12, audio=r.audio, audio_rate=16000), lambda f: None)
+    assert ext.info["sound"] == "foley" and len(ext.frames) == 144 and len(ext.audio) == 12 * 16000
+    heard = lambda wave: amp_to_feature(analyze(wave[: 7 * 16000]))  # noqa: E731
+    assert np.abs(heard(ext.audio) - heard(r.audio)).mean() < 0.1  # the given clip keeps its sound
+    src = np.zeros((24, 64, 112, 3), np.uint8)
+    remix = m.generate(GenerationRequest(prompt="a blue box", seconds=2, width=640, height=360, seed=1, mode="remix", video=src, video_fps=12, strength=0.5), lambda f: None)
+    assert remix.info["sound"] == "network"  # drawn without a plan: the network's sound
+
+
+def test_cli_trains_foley_weights_that_load(tmp_path):
+    from conftest import cli
+
+    out = tmp_path / "foley.safetensors"
+    r = cli(tmp_path, "train-foley", "--run", str(tmp_path / "run"), "--model", "foley-tiny", "--steps", "3", "--batch", "2", "--export", str(out))
+    assert "stopped at step 3" in r.stdout
+    net = world_foley.load(out)
+    assert net.cfg == world_foley.Foley_configs["foley-tiny"]
+    assert world_foley.hear(net, layout.features(_scene(), 0.0, 24, 12.0), "rain").shape == (96, 16)
+    bad = cli(tmp_path, "train-foley", "--model", "foley-huge", check=False)
+    assert bad.returncode != 0 and "model must be one of" in bad.stdout + bad.stderr
