@@ -7,7 +7,7 @@ from vitascope.models.world import CAPABILITIES, WEIGHTS_DIR, WorldModel
 from vitascope.settings import Settings
 
 SORA_ALIASES = ("sora-2", "sora-2-pro", "sora-2-2025-10-06", "sora-2-pro-2025-10-06", "sora-2-2025-12-08")
-WORLD_WEIGHTS = WEIGHTS_DIR / "world-sl.safetensors"  # world-s-layout-settings: its planner and prompt parsers lie beside it
+WORLD_WEIGHTS = WEIGHTS_DIR / "world-sl.safetensors"  # world-s-layout-settings: its planner, prompt parsers and Foley model lie beside it
 
 
 def _world_available() -> tuple[bool, str]:
