@@ -577,6 +577,40 @@ def small_run(make: Callable[[], torch.nn.Module], lr: float):
     return net, ema, torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
 
 
+def small_loop(run_dir: Path, cfg, net, ema, opt, step: int, step_loss: Callable[[int], tuple[torch.Tensor, dict]], *, max_seconds: float | None = None, on_step: Callable[[int, dict], None] | None = None) -> dict:
+    """The loop of the planner's, the parser's and WorldFoley's runs, from `step` (resumed or 0)
+    to cfg.steps or max_seconds: step_loss(step) gives the step's loss and what else to log; the
+    learning rate warms up over cfg.warmup steps, then follows `_decay`; a line per cfg.log_every
+    steps goes to run_dir/log.jsonl, the checkpoint to run_dir/ckpt.pt every cfg.save_every steps
+    and at the end. Returns the last step's log line."""
+    (run_dir / "config.json").write_text(json.dumps({"train": asdict(cfg), "model": net.cfg.to_dict()}, indent=2))
+    ckpt = run_dir / "ckpt.pt"
+    log = open(run_dir / "log.jsonl", "a")
+    t_start, last, first = time.time(), {}, step
+    while step < cfg.steps:
+        elapsed = time.time() - t_start
+        if max_seconds is not None and elapsed > max_seconds:
+            break
+        t0 = time.time()
+        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * _decay(cfg, step, first, elapsed, max_seconds)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss, extra = step_loss(step)
+        gnorm = optimizer_step(loss, net, ema, opt, step, cfg.ema)
+        step += 1
+        last = {"step": step, "loss": loss.item(), "grad_norm": gnorm, "lr": lr, "sec": time.time() - t0, **extra}
+        if step % cfg.log_every == 0:
+            log.write(json.dumps({**last, "time": time.time()}) + "\n")
+            log.flush()
+        if on_step:
+            on_step(step, last)
+        if step % cfg.save_every == 0:
+            save_checkpoint(ckpt, net, ema, opt, step)
+    save_checkpoint(ckpt, net, ema, opt, step)
+    log.close()
+    return last | {"step": step}
+
+
 def resume(ckpt: Path, net, ema, opt) -> int | None:
     """Load a run's checkpoint into net, ema and opt and return its step; None when there is none."""
     if not ckpt.exists():

@@ -13,10 +13,8 @@ Resumable like the planner's training: run_dir/ckpt.pt every `save_every` steps,
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +25,7 @@ from vitascope.models.world_foley import Foley_configs, WorldFoley, batch_inputs
 from vitascope.world import amp_to_feature, envelopes, layout, sample_scene
 from vitascope.world.layout import PLACE
 
-from .world import ASPECT_P, ASPECTS, _decay, optimizer_step, resume, save_checkpoint, small_run
+from .world import ASPECT_P, ASPECTS, resume, small_loop, small_run
 
 __all__ = ["FoleyTrainConfig", "export_weights", "make_batch", "train"]
 
@@ -105,37 +103,16 @@ def train(run_dir: str | Path, cfg: FoleyTrainConfig, *, max_seconds: float | No
     net, ema, opt = small_run(lambda: WorldFoley(Foley_configs[cfg.model]), cfg.lr)
     ckpt = run_dir / "ckpt.pt"
     step = resume(ckpt, net, ema, opt) or 0
-    first = step
-    (run_dir / "config.json").write_text(json.dumps({"train": asdict(cfg), "model": net.cfg.to_dict()}, indent=2))
-    log = open(run_dir / "log.jsonl", "a")
-    t_start, last = time.time(), {}
-    while step < cfg.steps:
-        elapsed = time.time() - t_start
-        if max_seconds is not None and elapsed > max_seconds:
-            break
-        t0 = time.time()
+
+    def step_loss(step: int):
         *inputs, target, weight = make_batch(cfg, step)
-        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * _decay(cfg, step, first, elapsed, max_seconds)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        loss = loss_fn(net, *inputs, target, weight)
-        gnorm = optimizer_step(loss, net, ema, opt, step, cfg.ema)
-        step += 1
-        last = {"step": step, "loss": loss.item(), "grad_norm": gnorm, "lr": lr, "sec": time.time() - t0}
-        if step % cfg.log_every == 0:
-            log.write(json.dumps({**last, "time": time.time()}) + "\n")
-            log.flush()
-        if on_step:
-            on_step(step, last)
-        if step % cfg.save_every == 0:
-            save_checkpoint(ckpt, net, ema, opt, step)
-    save_checkpoint(ckpt, net, ema, opt, step)
-    log.close()
-    return last | {"step": step}
+        return loss_fn(net, *inputs, target, weight), {}
+
+    return small_loop(run_dir, cfg, net, ema, opt, step, step_loss, max_seconds=max_seconds, on_step=on_step)
 
 
 def export_weights(run_dir: str | Path, out: str | Path) -> Path:
-    """A run's EMA weights as safetensors (float32: the network is 0.1 M parameters)."""
+    """A run's EMA weights as safetensors (float32: the network is 74 k parameters)."""
     from vitascope.train.world import export_weights as export
 
     return export(run_dir, out, dtype=torch.float32)

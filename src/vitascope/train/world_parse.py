@@ -9,10 +9,8 @@ parser answer for a word's neighbourhood; a phrase parser's n-grams get the same
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ from vitascope.models import text
 from vitascope.models.world_parse import GROUP_ATTRS, SETTINGS, Parser_configs, WorldParser, targets
 from vitascope.world import caption, sample_scene
 
-from .world import ASPECT_P, ASPECTS, _decay, optimizer_step, resume, save_checkpoint, small_run
+from .world import ASPECT_P, ASPECTS, resume, small_loop, small_run
 from .world_plan import perturb_text
 
 __all__ = ["ParseTrainConfig", "accuracy", "loss_fn", "make_batch", "train"]
@@ -101,14 +99,7 @@ def train(run_dir: str | Path, cfg: ParseTrainConfig, *, max_seconds: float | No
         if ema.cfg.prototypes:
             ema.fit_prototypes()
         net.load_state_dict(ema.state_dict())
-    (run_dir / "config.json").write_text(json.dumps({"train": asdict(cfg), "model": net.cfg.to_dict()}, indent=2))
-    log = open(run_dir / "log.jsonl", "a")
-    t_start, last, first = time.time(), {}, step
-    while step < cfg.steps:
-        elapsed = time.time() - t_start
-        if max_seconds is not None and elapsed > max_seconds:
-            break
-        t0 = time.time()
+    def step_loss(step: int):
         caps, tgt = make_batch(cfg, step)
         enc = net.inputs(caps)
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
@@ -116,21 +107,7 @@ def train(run_dir: str | Path, cfg: ParseTrainConfig, *, max_seconds: float | No
         if net.cfg.ngram:  # the same noise on the n-grams' own features, and some n-grams hidden
             enc["grams"] = enc["grams"] + cfg.text_noise * net.gram_std * torch.randn(enc["grams"].shape, generator=gen)
             enc["gram_mask"] = enc["gram_mask"] & ~(torch.rand(enc["gram_mask"].shape, generator=gen) < cfg.token_drop)
-        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * _decay(cfg, step, first, elapsed, max_seconds)
-        for g in opt.param_groups:
-            g["lr"] = lr
         logits = net(**enc)
-        loss = loss_fn(logits, tgt)
-        gnorm = optimizer_step(loss, net, ema, opt, step, cfg.ema)
-        step += 1
-        last = {"step": step, "loss": loss.item(), "grad_norm": gnorm, "lr": lr, "sec": time.time() - t0, "train_prompt_acc": accuracy(logits, tgt)["prompt"]}
-        if step % cfg.log_every == 0:
-            log.write(json.dumps({**last, "time": time.time()}) + "\n")
-            log.flush()
-        if on_step:
-            on_step(step, last)
-        if step % cfg.save_every == 0:
-            save_checkpoint(ckpt, net, ema, opt, step)
-    save_checkpoint(ckpt, net, ema, opt, step)
-    log.close()
-    return last | {"step": step}
+        return loss_fn(logits, tgt), {"train_prompt_acc": accuracy(logits, tgt)["prompt"]}
+
+    return small_loop(run_dir, cfg, net, ema, opt, step, step_loss, max_seconds=max_seconds, on_step=on_step)

@@ -7,10 +7,8 @@ training: run_dir/ckpt.pt every `save_every` steps, a line per `log_every` steps
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,7 @@ from vitascope.models.world_plan import Planner_configs, WorldPlanner, scene_lab
 from vitascope.world import caption, layout, sample_scene
 from vitascope.world.captions import describe
 
-from .world import ASPECT_P, ASPECTS, _decay, export_weights, optimizer_step, resume, save_checkpoint, small_run
+from .world import ASPECT_P, ASPECTS, export_weights, resume, small_loop, small_run
 
 __all__ = ["PlanTrainConfig", "export_weights", "loss_fn", "make_batch", "train"]
 
@@ -156,34 +154,12 @@ def train(run_dir: str | Path, cfg: PlanTrainConfig, *, max_seconds: float | Non
         else:  # the encoder's token statistics, from training captions
             ema.fit_text_scale(*text.encode(make_batch(replace(cfg, batch=512, caption_dropout=0.0, seed=cfg.seed + 1_000_003), 0)[3]))
         net.load_state_dict(ema.state_dict())
-    (run_dir / "config.json").write_text(json.dumps({"train": asdict(cfg), "model": net.cfg.to_dict()}, indent=2))
-    log = open(run_dir / "log.jsonl", "a")
-    t_start, last = time.time(), {}
-    first = step
-    while step < cfg.steps:
-        elapsed = time.time() - t_start
-        if max_seconds is not None and elapsed > max_seconds:
-            break
-        t0 = time.time()
+    def step_loss(step: int):
         x, aspect, ctx_mask, caps, labels = make_batch(cfg, step)
         tokens, token_mask = text.encode(caps)
-        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * _decay(cfg, step, first, elapsed, max_seconds)
-        for g in opt.param_groups:
-            g["lr"] = lr
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         tokens, token_mask = perturb_text(net, tokens, token_mask, cfg.text_noise, cfg.token_drop, gen)
-        loss = loss_fn(net, x, aspect, ctx_mask, tokens, token_mask, gen, labels if net.cfg.labels else None, cfg.place_weight)
-        gnorm = optimizer_step(loss, net, ema, opt, step, cfg.ema)
-        step += 1
-        last = {"step": step, "loss": loss.item(), "grad_norm": gnorm, "lr": lr, "sec": time.time() - t0}
-        if step % cfg.log_every == 0:
-            log.write(json.dumps({**last, "time": time.time()}) + "\n")
-            log.flush()
-        if on_step:
-            on_step(step, last)
-        if step % cfg.save_every == 0:
-            save_checkpoint(ckpt, net, ema, opt, step)
-    save_checkpoint(ckpt, net, ema, opt, step)
-    log.close()
-    return last | {"step": step}
+        return loss_fn(net, x, aspect, ctx_mask, tokens, token_mask, gen, labels if net.cfg.labels else None, cfg.place_weight), {}
+
+    return small_loop(run_dir, cfg, net, ema, opt, step, step_loss, max_seconds=max_seconds, on_step=on_step)
 
