@@ -217,3 +217,22 @@ def test_compact_text_encoder_matches_the_full_one(tmp_path, monkeypatch):
             text.encode(["an aardvark"])
     finally:
         text._load.cache_clear()
+
+
+def test_vocoded_sound_keeps_a_steady_band_steady_and_every_contact_heard():
+    from vitascope.world import layout
+    from vitascope.world.measure import _onsets
+    from vitascope.world.sound import FLOOR, N_BANDS
+
+    amp = np.full((192, N_BANDS), FLOOR, np.float32)
+    amp[:, 10] = 0.1  # one steady band
+    level = analyze(vocode(amp, 64000))[4:-4, 10]
+    assert level.max() < 1.5 * level.min()  # flat carriers: no beating of the band's noise
+    heard = total = 0
+    for seed in range(40):
+        scene = sample_scene(2000 + seed)
+        contacts = [i / 12 for i, _, _ in layout.contact_frames(layout.features(scene, 0.0, 48, 12.0))]
+        onsets = _onsets(vocode(envelopes(scene, 0.0, 192), 64000), 16000)
+        heard += sum(any(abs(o - c) <= 1 / 12 + 1e-6 for o in onsets) for c in contacts)
+        total += len(contacts)
+    assert total >= 40 and heard >= 0.93 * total

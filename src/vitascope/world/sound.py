@@ -64,7 +64,12 @@ def envelopes(scene: Scene, start: float, n_steps: int) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _carriers(n: int, seed: int = 1234) -> np.ndarray:
-    """Unit-power band-limited noise, one row per band, n samples long."""
+    """Unit-power band-limited noise, one row per band, n samples long, with its envelope made
+    flat (divided by the magnitude of its analytic signal): narrow noise bands beat, and an onset
+    that fell in a dip of its band's carrier was not heard (the simulator's own sound had a sound
+    onset within a frame of 53 of 61 contacts of 40 scenes; with flat carriers, 59)."""
+    from scipy.signal import hilbert
+
     rng = np.random.default_rng(seed)
     spec = np.fft.rfft(rng.standard_normal(n))
     freqs = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
@@ -72,6 +77,7 @@ def _carriers(n: int, seed: int = 1234) -> np.ndarray:
     for b in range(N_BANDS):
         sel = (freqs >= BAND_EDGES[b]) & (freqs < BAND_EDGES[b + 1])
         x = np.fft.irfft(np.where(sel, spec, 0), n)
+        x = x / (np.abs(hilbert(x)) + 1e-9)
         out[b] = x / (np.sqrt(np.mean(x**2)) + 1e-9)
     return out
 
