@@ -313,8 +313,8 @@ class WorldModel:
         frames, env = frames[:total], env[: total * E]
         heard = planned and self.foley is not None
         if heard:  # the new frames' sound, heard from the layout they were drawn to
-            new_env = world_foley.hear(self.foley, plan[: planned_before + total - given], read.weather if read is not None else "clear")
-            env = np.concatenate([env[: given * E], new_env[planned_before * E :]])[: total * E]
+            new_env = world_foley.hear(self.foley, plan, read.weather if read is not None else "clear")  # the plan: its first planned_before frames, then the new ones
+            env = np.concatenate([env[: given * E], new_env[planned_before * E :]])
         wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
         info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "network_prompt": net_prompt, "plan_prompt": plan_prompt, "sound": "foley" if heard else "network"}
         if settings is not None:

@@ -19,7 +19,6 @@ frame's ENV_RATE / fps steps.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -28,9 +27,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vitascope.world import layout
-from vitascope.world.layout import PLACE, SLOTS
+from vitascope.world.layout import PLACE
 from vitascope.world.scene import WEATHERS
-from vitascope.world.sound import ENV_RATE, N_BANDS
+from vitascope.world.sound import ENV_RATE, N_BANDS, feature_to_amp
+
+from .world_net import load_module
 
 TRACK_INPUTS = 4  # per slot and frame: present, fall since the last frame, fall to the next, log extent
 
@@ -120,27 +121,12 @@ def batch_inputs(feats: list[np.ndarray], weathers: list[str], fps: float = 12.0
 def hear(net: WorldFoley, feat: np.ndarray, weather: str) -> np.ndarray:
     """The band envelopes (T * ENV_RATE / fps, N_BANDS) of a layout's sound, as amplitudes
     (world/sound.py's FLOOR..1, for `vocode`)."""
-    from vitascope.world.sound import feature_to_amp
-
     feats = net(*batch_inputs([feat], [weather], net.cfg.fps))[0].numpy()
     return feature_to_amp(feats).astype(np.float32)
 
 
-def save(net: WorldFoley, path, step: int = 0) -> None:
-    from safetensors.torch import save_file
-
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path), metadata={"config": json.dumps(net.cfg.to_dict()), "step": str(step)})
-
-
 def load(path) -> WorldFoley:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
-    net = WorldFoley(FoleyConfig.from_dict(json.loads(meta["config"])))
-    net.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
-    return net.eval()
+    return load_module(path, lambda cfg: WorldFoley(FoleyConfig.from_dict(cfg)))
 
 
-__all__ = ["FoleyConfig", "Foley_configs", "SLOTS", "TRACK_INPUTS", "WorldFoley", "batch_inputs", "hear", "load", "save", "track_inputs", "weather_vector"]
+__all__ = ["FoleyConfig", "Foley_configs", "TRACK_INPUTS", "WorldFoley", "batch_inputs", "hear", "load", "track_inputs", "weather_vector"]

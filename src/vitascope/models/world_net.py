@@ -16,6 +16,7 @@ Inputs per clip:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -536,6 +537,22 @@ def _extra_input(x: torch.Tensor | None, shape: tuple, like: torch.Tensor, field
 
 
 LATER_KEYS = ("in_gate.", "pos.", "text.norm.", "detail.", "cue_head.", "settings_in.", "settings_detail.")  # parameters added after weights were first shipped; they start at their init
+
+
+def load_module(path, build: Callable[[dict], nn.Module]) -> nn.Module:
+    """A small world model (the planner, a prompt parser, WorldFoley) from a safetensors file whose
+    metadata holds its config: build(config dict) makes it, its weights are loaded as float32,
+    and it is returned in eval mode."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    net = build(json.loads(meta["config"]))
+    net.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+    return net.eval()
 
 
 def load_weights(net: WorldNet, state: dict[str, torch.Tensor]) -> list[str]:

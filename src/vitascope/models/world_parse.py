@@ -46,6 +46,7 @@ from vitascope.world.layout import SLOTS
 from vitascope.world.scene import CAMERAS, COLOURS, GROUNDS, MOTIONS, SHAPES, SIZES, SKIES, WEATHERS, Scene, WorldObject
 
 from . import text
+from .world_net import load_module
 
 # an object's motion with its direction: bouncing may travel left or right
 MOTION_CLASSES = tuple(m for m in MOTIONS) + ("bouncing_left", "bouncing_right")
@@ -462,14 +463,7 @@ class ParserEnsemble(_Reads, nn.Module):
 
 
 def load(path) -> WorldParser:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
-    net = WorldParser(ParserConfig.from_dict(json.loads(meta["config"])))
-    net.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
-    return net.eval()
+    return load_module(path, lambda cfg: WorldParser(ParserConfig.from_dict(cfg)))
 
 
 @torch.no_grad()

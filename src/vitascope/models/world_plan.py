@@ -29,7 +29,7 @@ from vitascope.world.scene import CAMERAS, COLOURS, SHAPES, SIZES, Scene
 
 from . import text
 from .world_parse import MOTION_CLASSES, motion_class
-from .world_net import timestep_embedding
+from .world_net import load_module, timestep_embedding
 
 CHUNK = 4  # frames per token
 # per slot, what the prompt parser reads of its object (models/world_parse.py): present, colour,
@@ -305,16 +305,7 @@ def widen(state: dict, cfg: PlannerConfig) -> dict:
 
 
 def load(path) -> WorldPlanner:
-    import json
-
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
-    net = WorldPlanner(PlannerConfig.from_dict(json.loads(meta["config"])))
-    net.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
-    return net.eval()
+    return load_module(path, lambda cfg: WorldPlanner(PlannerConfig.from_dict(cfg)))
 
 
 __all__ = ["CHUNK", "LABELS", "PlannerConfig", "Planner_configs", "WorldPlanner", "from_plan", "label_column", "load", "sample", "scene_labels", "to_plan", "widen"]

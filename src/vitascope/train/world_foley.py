@@ -14,7 +14,7 @@ Resumable like the planner's training: run_dir/ckpt.pt every `save_every` steps,
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -77,18 +77,12 @@ def make_batch(cfg: FoleyTrainConfig, step: int):
         if rng.random() < cfg.smooth_share:
             feat[..., PLACE:] = ndimage.uniform_filter1d(feat[..., PLACE:], 3, axis=0, mode="nearest")
         amp = envelopes(scene, start, cfg.frames * steps)
-        quiet = envelopes(_silent(scene), start, cfg.frames * steps)  # the weather alone
+        quiet = envelopes(replace(scene, objects=()), start, cfg.frames * steps)  # the weather alone
         feats.append(feat)
         weathers.append(scene.weather)
         targets.append(amp_to_feature(amp))
         weights.append(np.where((amp - quiet).max(1, keepdims=True) > 0.01, cfg.onset_weight, 1.0).astype(np.float32))
     return (*batch_inputs(feats, weathers, cfg.fps), torch.from_numpy(np.stack(targets)), torch.from_numpy(np.stack(weights)))
-
-
-def _silent(scene):
-    from dataclasses import replace
-
-    return replace(scene, objects=())
 
 
 def loss_fn(net: WorldFoley, tracks, cues, weather, target, weight) -> torch.Tensor:

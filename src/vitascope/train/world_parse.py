@@ -99,6 +99,7 @@ def train(run_dir: str | Path, cfg: ParseTrainConfig, *, max_seconds: float | No
         if ema.cfg.prototypes:
             ema.fit_prototypes()
         net.load_state_dict(ema.state_dict())
+
     def step_loss(step: int):
         caps, tgt = make_batch(cfg, step)
         enc = net.inputs(caps)

@@ -154,6 +154,7 @@ def train(run_dir: str | Path, cfg: PlanTrainConfig, *, max_seconds: float | Non
         else:  # the encoder's token statistics, from training captions
             ema.fit_text_scale(*text.encode(make_batch(replace(cfg, batch=512, caption_dropout=0.0, seed=cfg.seed + 1_000_003), 0)[3]))
         net.load_state_dict(ema.state_dict())
+
     def step_loss(step: int):
         x, aspect, ctx_mask, caps, labels = make_batch(cfg, step)
         tokens, token_mask = text.encode(caps)
