@@ -79,6 +79,27 @@ def test_shipped_foley_sounds_big_objects_lower_and_louder_and_hears_the_weather
     assert len(level["rain"]) == 48 * ENV_RATE // 12
 
 
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped foley weights")
+def test_sound_moves_onto_the_contacts_drawn():
+    from vitascope.world import simulate
+
+    net = world_foley.load(SHIPPED)
+    scene = _scene("big", seed=5)
+    frames = simulate(5, height=64, width=112, seconds=4.0, start=1.0, scene=scene).frames
+    for late in (0, 1, 2):  # objects drawn as planned, or a frame or two behind the plan
+        plan = layout.features(scene, 1.0 + late / 12, 48, 12.0)
+        drawn = layout.heights(frames, plan)
+        env = world_foley.hear(net, plan, "clear")
+        assert list(world_foley.delays(plan, drawn, env)) == [late, 0, 0]
+        contacts = [c for c in layout.drawn_contacts(drawn[:, 0]) if c >= 4]  # (a plan that starts late misses its first)
+        onsets = np.array(_onsets(vocode(world_foley.hear(net, plan, "clear", drawn=drawn), 64000), 16000)) * 12
+        assert len(contacts) >= 2 and all(np.abs(onsets - c).min() <= 1 for c in contacts)
+    moved = world_foley.delayed(plan, np.array([2, 0, -1]))
+    assert np.array_equal(moved[2:, 0], plan[:-2, 0]) and np.array_equal(moved[:2, 0], plan[[0, 0], 0]) and np.array_equal(moved[:, 1], plan[:, 1])
+    unseen = np.full((48, layout.SLOTS), np.nan, np.float32)
+    assert np.array_equal(world_foley.hear(net, plan, "clear", drawn=unseen), world_foley.hear(net, plan, "clear"))  # nothing drawn to go by: heard as planned
+
+
 def test_world_model_hears_planned_clips_and_keeps_given_sound(tmp_path):
     torch.manual_seed(0)
     planner = world_plan.WorldPlanner(world_plan.Planner_configs["plan-tiny"])

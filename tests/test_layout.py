@@ -515,3 +515,46 @@ def test_background_detail_is_what_shows_camera_and_weather_and_can_be_weighted(
     assert losses[0] != losses[1]  # the detail's weight reaches the loss
     with pytest.raises(ValueError, match="detail_weight"):
         TrainConfig(detail_weight=-1.0)
+
+
+def test_settled_plans_hold_a_trembling_rest_still_and_keep_bounces():
+    rng = np.random.default_rng(0)
+    y = layout.PLACE + 2
+    bounce = layout.features(_bouncing(), 0.0, 48, 12.0)
+    rest = bounce.copy()
+    rest[:, 0, y] = 0.5 + rng.uniform(-0.02, 0.02, 48)  # at rest, trembling by up to 0.005 frame heights
+    lows = lambda h: sum(h[i] >= h[i - 1] and h[i] > h[i + 1] + 0.004 / layout._Y_SPREAD for i in range(1, len(h) - 1))  # noqa: E731 - as world/measure.py finds contacts
+    assert lows(rest[:, 0, y]) >= 3
+    assert lows(layout.settle(rest, 0.006)[:, 0, y]) == 0 and np.ptp(layout.settle(rest, 0.006)[:, 0, y]) < 0.5 * np.ptp(rest[:, 0, y])
+    settled = layout.settle(bounce, 0.006)
+    assert [(i, j) for i, j, _ in layout.contact_frames(settled)] == [(i, j) for i, j, _ in layout.contact_frames(bounce)]  # bounces touch down when they did
+    assert np.abs(settled[:, 0, y] - bounce[:, 0, y]).max() * layout._Y_SPREAD <= 0.006 + 1e-6
+    assert np.array_equal(settled[..., : y], bounce[..., : y]) and np.array_equal(layout.settle(bounce, 0.0), bounce)
+    kept = layout.settle(rest, 0.006, start=12)
+    assert np.array_equal(kept[:12], rest[:12])  # frames carried over stay as they were
+
+
+def _bouncing():
+    from vitascope.world.scene import Scene, WorldObject
+
+    return Scene(objects=(WorldObject("red", "ball", "big", "bouncing"),), seed=5, detail_seed=5, aspect=16 / 9)
+
+
+def test_drawn_heights_and_contacts_are_read_where_the_layout_says():
+    from vitascope.world.scene import contacts
+
+    scene = _bouncing()
+    s = simulate(5, height=64, width=112, seconds=4.0, scene=scene)
+    feat = layout.features(scene, 0.0, 48, 12.0)
+    got = layout.heights(s.frames, feat)
+    true = feat[:, :, layout.PLACE + 2] * layout._Y_SPREAD + layout._Y_MID
+    assert got.shape == (48, layout.SLOTS) and np.isnan(got[:, 1:]).all()  # one object; nothing drawn for empty slots
+    assert np.nanmedian(np.abs(got[:, 0] - true[:, 0])) < 1 / 64  # within a pixel
+    drawn = layout.drawn_contacts(got[:, 0])
+    truth = [tc * 12 for tc, _ in contacts(scene.objects[0], 4.0) if 1 / 12 <= tc < 47 / 12]
+    assert len(truth) >= 2 and all(any(abs(d - t) <= 1 for d in drawn) for t in truth) and len(drawn) <= len(truth)
+    blank = np.zeros_like(s.frames)
+    blank[:] = (135, 200, 240)
+    assert np.isnan(layout.heights(blank, feat)).all()
+    with pytest.raises(ValueError, match="as many frames"):
+        layout.heights(s.frames[:10], feat)

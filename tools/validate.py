@@ -86,6 +86,7 @@ def main() -> None:
     ap.add_argument("--planner", default=None, help="layout-guided models: planner weights (default: world-plan.safetensors beside the weights)")
     ap.add_argument("--plan-guidance", type=float, default=2.0)
     ap.add_argument("--plan-smooth", type=int, default=None, help="frames of the moving average over planned places (default: the model's)")
+    ap.add_argument("--plan-settle", type=float, default=None, help="frame heights within which planned heights are held still (default: the model's, 0.006; 0: off)")
     ap.add_argument("--labels-only", action="store_true", help="a planner with labels reads the parser's labels alone, not its rewritten prompt")
     ap.add_argument("--parse-for", choices=("plan", "all"), default="plan", help="who reads the parser's rewritten prompt: the planner, or the planner and the network")
     ap.add_argument("--settings-confidence", type=float, default=None, help="networks that read the scene's settings: the parser's probability from which a setting is given (default: the model's; 0: all, above 1: none)")
@@ -94,7 +95,7 @@ def main() -> None:
     ap.add_argument("--reword", default="settings", help="attributes whose words the network reads as the parser's training phrase: 'settings' (sky, ground, weather, camera), 'all', 'none', or names joined by commas")
     ap.add_argument("--reword-from", type=float, default=None, help="reword every setting the parser reads with at least this probability (default: the probabilities fitted beside the parsers, see tools/fit_ensemble.py)")
     ap.add_argument("--offset", type=int, default=0, help="start at this validation scene (a second set of prompts: --offset 36)")
-    ap.add_argument("--sound", choices=("foley", "network"), default="foley", help="planned clips' sound: heard from their layout by the Foley model beside the weights (what generate does), or the network's own")
+    ap.add_argument("--sound", choices=("foley", "plan", "network"), default="foley", help="planned clips' sound: heard from their layout by the Foley model beside the weights and timed to the contacts drawn (what generate does), heard from the plan alone, or the network's own")
     ap.add_argument("--keep", default=None, help="keep each measured clip under this folder, as <weights name>/<seed>.mp4")
     args = ap.parse_args()
     rows = {}
@@ -108,6 +109,8 @@ def main() -> None:
         kw["read_layout"] = not args.no_read_layout
         if args.plan_smooth is not None:
             kw["plan_smooth"] = args.plan_smooth
+        if args.plan_settle is not None:
+            kw["plan_settle"] = args.plan_settle
         kw["network_words"] = not args.no_network_words
         kw["reword"] = reword_attrs(args.reword)
         if args.settings_confidence is not None:
@@ -119,6 +122,7 @@ def main() -> None:
         model = WorldModel.from_file("validate", Path(w), steps=args.steps, guidance=args.guidance, guidance_interval=tuple(args.interval), shift=args.shift, eta=args.eta, bf16={"auto": None, "bf16": True, "fp32": False}[args.precision], **kw)
         if args.sound == "network":
             model.foley = None
+        model.foley_timing = args.sound == "foley"
         if args.reword_from is not None and model.parser is not None:
             model.parser.reword_from = {k: args.reword_from for k in world_parse.SETTINGS}
         if args.first_frame:
@@ -135,7 +139,7 @@ def main() -> None:
         given += f", parser: {args.parser or 'beside'} for {args.parse_for}{', planner on labels alone' if args.labels_only else ''}" if model.parser is not None else ""
         given += f", reworded: {','.join(model.reword) or 'none'} from {getattr(model.parser, 'reword_from', None) or world_parse.REWORD_FROM}" if model.parser is not None else ""
         given += f", validation scenes from {args.offset}" if args.offset else ""
-        given += f", sound: {'foley' if model.foley is not None else 'network'}" if model.planner is not None else ""
+        given += f", sound: {args.sound}" if model.planner is not None else ""
         given += f", settings from a parser probability of {model.settings_confidence}{'' if model.network_words else ', without the words'}" if model.net.cfg.settings and model.parser is not None else ""
         print(f"{w} (guidance {args.guidance} on {args.interval}, {args.steps} steps, shift {args.shift}, eta {args.eta}, bf16 {model.bf16}, {args.words} words{given}): {100 * rows[w].overall:.1f}% of attributes, sync {100 * rows[w].sync:.1f}% ({time.time() - t0:.0f} s)", flush=True)
     print(table({Path(w).parent.name + "/" + Path(w).name: score for w, score in rows.items()}))

@@ -80,10 +80,12 @@ class WorldModel:
         plan_words: bool = True,
         read_layout: bool = True,
         plan_smooth: int = 3,
+        plan_settle: float = 0.006,
         settings_confidence: float = 0.9,
         network_words: bool = True,
         reword: tuple[str, ...] = tuple(world_parse.SETTINGS),
         foley: world_foley.WorldFoley | None = None,
+        foley_timing: bool = True,
     ):
         """steps: sampling steps per window; guidance: classifier-free guidance scale, applied at
         flow times in guidance_interval [lo, hi) (elsewhere the prompt's estimate alone, one
@@ -103,7 +105,9 @@ class WorldModel:
         extensions are planned too, continuing the layout read from the frames they start from
         (False: the network draws them alone). plan_smooth: frames of a moving average over the
         planned places (phase, height, size, turn) of each new window, against the planner's
-        frame-to-frame tremble (1: none). settings_confidence: a network that reads the scene's
+        frame-to-frame tremble (1: none). plan_settle: after that, heights of a new window move only
+        where they move by more than this (frame heights; `layout.settle`), so an object at rest
+        is drawn still rather than wobbling on the ground (0: off). settings_confidence: a network that reads the scene's
         settings (WorldNetConfig.settings) is given those the parser reads with at least this
         probability; the others it is not given, and draws from the prompt's words (0: all).
         network_words: False gives such a network the settings and the layout alone, without the
@@ -115,7 +119,9 @@ class WorldModel:
         the whole rewrite instead. foley: the model that hears a planned clip's sound from its
         layout (models/world_foley.py: a percussive onset for every contact, the weather the
         parser reads); a planned clip's new sound is its, in place of the network's. Without one,
-        and for clips drawn without a plan (remix, edit), the sound is the network's."""
+        and for clips drawn without a plan (remix, edit), the sound is the network's. foley_timing: each object's sound is moved by the whole
+        frames that bring it onto the contacts its frames show (`world_foley.delays`, read with
+        `layout.heights`); False hears the plan as planned."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -143,6 +149,7 @@ class WorldModel:
         self.plan_words = plan_words
         self.read_layout = read_layout
         self.plan_smooth = plan_smooth
+        self.plan_settle = plan_settle
         self.settings_confidence = settings_confidence
         self.network_words = network_words
         unknown = [k for k in reword if k not in world_parse.REWORD_ATTRS]
@@ -150,6 +157,7 @@ class WorldModel:
             raise ValueError(f"reword names attributes the parser does not read: {unknown}. Choose from {list(world_parse.REWORD_ATTRS)}.")
         self.reword = tuple(reword)
         self.foley = foley.eval() if foley is not None else None
+        self.foley_timing = foley_timing
         # a latent model samples FrameAE latents: clips in and out go through the autoencoder
         self.ae = world_ae.load(net.cfg.autoencoder, WEIGHTS_DIR) if net.cfg.video_channels != 3 else None
 
@@ -312,8 +320,12 @@ class WorldModel:
             env = np.concatenate([env, new_a.astype(np.float32)])
         frames, env = frames[:total], env[: total * E]
         heard = planned and self.foley is not None
-        if heard:  # the new frames' sound, heard from the layout they were drawn to
-            new_env = world_foley.hear(self.foley, plan, read.weather if read is not None else "clear")  # the plan: its first planned_before frames, then the new ones
+        if heard:  # the new frames' sound, heard from the layout they were drawn to, timed to how they were drawn
+            drawn = None
+            if self.foley_timing:
+                drawn = layout.heights(frames[given - planned_before :], plan)  # the plan: its first planned_before frames, then the new ones
+                drawn[:planned_before] = np.nan  # the given frames keep their own sound
+            new_env = world_foley.hear(self.foley, plan, read.weather if read is not None else "clear", drawn=drawn)
             env = np.concatenate([env[: given * E], new_env[planned_before * E :]])
         wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
         info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "network_prompt": net_prompt, "plan_prompt": plan_prompt, "sound": "foley" if heard else "network"}
@@ -334,6 +346,7 @@ class WorldModel:
         if self.plan_smooth > 1:  # the frames carried over stay as they were
             smooth = ndimage.uniform_filter1d(feat[:, :, layout.PLACE :], self.plan_smooth, axis=0, mode="nearest")
             feat[ctx_n:, :, layout.PLACE :] = smooth[ctx_n:]
+        feat = layout.settle(feat, self.plan_settle, start=ctx_n)
         return (*self.layout_inputs(feat, H, W), np.concatenate([plan, feat[ctx_n : ctx_n + n_new]]))
 
     def layout_inputs(self, feat: np.ndarray, H: int, W: int) -> tuple[torch.Tensor, torch.Tensor | None]:

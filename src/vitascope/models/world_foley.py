@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from vitascope.world import layout
 from vitascope.world.layout import PLACE
 from vitascope.world.scene import WEATHERS
-from vitascope.world.sound import ENV_RATE, N_BANDS, feature_to_amp
+from vitascope.world.sound import ENV_RATE, N_BANDS, feature_to_amp, onsets
 
 from .world_net import load_module
 
@@ -117,16 +117,66 @@ def batch_inputs(feats: list[np.ndarray], weathers: list[str], fps: float = 12.0
     return tracks, cues, weather
 
 
+DELAYS = (-1, 0, 1, 2)  # whole frames a slot's sound may move to meet what was drawn
+AIM = 0.25  # frames after the middle of a drawn lowest point where its onset is aimed
+
+
 @torch.no_grad()
-def hear(net: WorldFoley, feat: np.ndarray, weather: str) -> np.ndarray:
+def hear(net: WorldFoley, feat: np.ndarray, weather: str, drawn: np.ndarray | None = None) -> np.ndarray:
     """The band envelopes (T * ENV_RATE / fps, N_BANDS) of a layout's sound, as amplitudes
-    (world/sound.py's FLOOR..1, for `vocode`)."""
+    (world/sound.py's FLOOR..1, for `vocode`). drawn: (T, SLOTS) heights the layout's objects
+    were drawn at (`layout.heights`, NaN where not seen or not to be heard): each slot's sound is
+    then moved by the whole frames (`delays`) that bring its onsets nearest the contacts drawn."""
     feats = net(*batch_inputs([feat], [weather], net.cfg.fps))[0].numpy()
-    return feature_to_amp(feats).astype(np.float32)
+    env = feature_to_amp(feats).astype(np.float32)
+    if drawn is None:
+        return env
+    moves = delays(feat, drawn, env, net.cfg.fps)
+    if not moves.any():
+        return env
+    return hear(net, delayed(feat, moves), weather)
+
+
+def delays(feat: np.ndarray, drawn: np.ndarray, env: np.ndarray, fps: float = 12.0) -> np.ndarray:
+    """(SLOTS,) whole frames (of DELAYS) by which to delay each slot's sound so that it strikes
+    where its object was drawn touching the ground. The network draws an object a frame or two
+    off its planned track, and a bounce it draws lowest over two frames touches the ground between
+    them, where the plan says one frame: the onsets heard from the plan (env, this layout's sound)
+    of each slot's planned contacts are moved, all alike, to lie nearest AIM frames after the
+    drawn contacts (`layout.drawn_contacts`); a slot with no contact planned or drawn stays."""
+    feat, drawn = np.asarray(feat, np.float32), np.asarray(drawn, np.float32)
+    heard = np.array(onsets(env)) * fps  # frames
+    planned = layout.contact_frames(feat, fps)
+    out = np.zeros(feat.shape[1], int)
+    for j in range(feat.shape[1]):
+        seen = np.array(layout.drawn_contacts(drawn[:, j]))
+        mine = [f for f, slot, _ in planned if slot == j]
+        if not len(seen) or not mine or not len(heard):
+            continue
+        # the onsets of this slot's contacts: the nearest to each, within a frame and a half
+        own = np.array(sorted({float(heard[np.argmin(np.abs(heard - f))]) for f in mine if np.min(np.abs(heard - f)) <= 1.5}))
+        if not len(own):
+            continue
+        cost = {d: sum(min(2.0, float(np.min(np.abs(own + d - (c + AIM))))) for c in seen) for d in DELAYS}
+        out[j] = min(DELAYS, key=lambda d: (round(cost[d], 6), abs(d)))
+    return out
+
+
+def delayed(feat: np.ndarray, moves: np.ndarray) -> np.ndarray:
+    """A layout whose slot j runs moves[j] frames later (earlier where negative), its first (last)
+    frame held at the edge."""
+    feat = np.asarray(feat, np.float32)
+    out = feat.copy()
+    for j, d in enumerate(int(m) for m in moves):
+        if d > 0:
+            out[d:, j], out[:d, j] = feat[:-d, j], feat[0, j]
+        elif d < 0:
+            out[:d, j], out[d:, j] = feat[-d:, j], feat[-1, j]
+    return out
 
 
 def load(path) -> WorldFoley:
     return load_module(path, lambda cfg: WorldFoley(FoleyConfig.from_dict(cfg)))
 
 
-__all__ = ["FoleyConfig", "Foley_configs", "TRACK_INPUTS", "WorldFoley", "batch_inputs", "hear", "load", "track_inputs", "weather_vector"]
+__all__ = ["AIM", "DELAYS", "FoleyConfig", "Foley_configs", "TRACK_INPUTS", "WorldFoley", "batch_inputs", "delayed", "delays", "hear", "load", "track_inputs", "weather_vector"]

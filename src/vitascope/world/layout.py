@@ -121,6 +121,27 @@ _DESCENT = 0.01  # frame heights per frame: an object coming down at least this 
 _HALT = 0.005  # ...whose next frame comes down less than this has touched the ground
 
 
+def settle(feat: np.ndarray, tremble: float, start: int = 0) -> np.ndarray:
+    """A layout whose heights move only where they move by more than `tremble` (frame heights):
+    each slot's height from frame `start` on goes through a play (backlash) operator, which holds
+    it still until it has moved `tremble` away and then follows it, `tremble` behind. A planned
+    object at rest trembles by a few thousandths of the frame; drawn, that shows as an object
+    wobbling on the ground, a low point of its track every few frames that looks like a contact
+    and has no sound. Bounces, falls and rises turn where they turned, their extremes within
+    `tremble` of the plan's. Frames before `start` (carried over) stay as they are, the first one
+    after them is held from the last of them. Returns a copy."""
+    out = np.array(feat, np.float32, copy=True)
+    if tremble <= 0 or len(out) <= start:
+        return out
+    y = out[:, :, PLACE + 2] * _Y_SPREAD  # heights, frame heights (offset dropped: it cancels)
+    held = y[max(start - 1, 0)].copy()
+    for i in range(start, len(out)):
+        held = np.clip(held, y[i] - tremble, y[i] + tremble)
+        y[i] = held
+    out[:, :, PLACE + 2] = y / _Y_SPREAD
+    return out
+
+
 def extents(feat: np.ndarray) -> np.ndarray:
     """(T, SLOTS) extents of a layout's objects across, frame heights."""
     return np.exp(np.asarray(feat, np.float32)[..., PLACE + 3] * _LOG_SCALE_SPREAD + _LOG_SCALE_MID)
@@ -354,6 +375,72 @@ def read(frames: np.ndarray, slots: int = SLOTS) -> np.ndarray:
     return out
 
 
+_FOLLOW_NEAR = 70  # colour distance within which a pixel is the object's (measure.py's)
+_FOLLOW_REACH = 0.25  # frame heights from its planned centre within which an object is looked for
+
+
+def heights(frames: np.ndarray, feat: np.ndarray) -> np.ndarray:
+    """How high each object of a layout was drawn: (T, SLOTS) centre heights (frame heights, down
+    the frame) of the blob of the slot's colour nearest its planned place in frames (T, H, W, 3)
+    uint8, NaN where none is within _FOLLOW_REACH. Much cheaper than `read`: the layout says what
+    to look for and where, so only heights are measured, no silhouettes fitted."""
+    T, H, W, _ = frames.shape
+    feat = np.asarray(feat, np.float32)
+    if len(feat) != T:
+        raise ValueError(f"frames and layout must have as many frames. Got {T} and {len(feat)}.")
+    aspect = W / H
+    idx, dist = nearest_palette(frames)
+    ids = {n: i for i, n in OBJECT_IDS.items()}
+    min_area = max(3, int(0.125 * (0.1 * H) ** 2))
+    out = np.full((T, feat.shape[1]), np.nan, np.float32)
+    for f, objs in enumerate(objects(feat, aspect)):
+        slots = [j for j in range(feat.shape[1]) if feat[f, j, 0] > 0]
+        blobs: dict[str, list[tuple[float, float]]] = {}
+        for j, o in zip(slots, objs):
+            colour, _ = identity(feat[f, j])
+            if colour not in blobs:
+                lab, n = ndimage.label((idx[f] == ids[colour]) & (dist[f] < _FOLLOW_NEAR))
+                blobs[colour] = []
+                if n:
+                    ones = np.ones_like(lab)
+                    areas = ndimage.sum(ones, lab, np.arange(1, n + 1))
+                    centres = ndimage.center_of_mass(ones, lab, np.arange(1, n + 1))
+                    blobs[colour] = [((c[1] + 0.5) / H, (c[0] + 0.5) / H) for c, a in zip(centres, areas) if a >= min_area]
+            cx, cy = o["x"] + o["scale"] / 2, o["y"]
+            best, near = None, _FOLLOW_REACH
+            for x, y in blobs[colour]:
+                dx = abs(x - cx) % aspect
+                d = math.hypot(min(dx, aspect - dx), y - cy)
+                if d < near:
+                    best, near = y, d
+            if best is not None:
+                out[f, j] = best
+    return out
+
+
+def drawn_contacts(y: np.ndarray, descent: float = 0.015, rise: float = 0.008, flat: float = 0.003) -> list[float]:
+    """When one drawn track (T,) of heights (NaN: unseen) touches the ground: the times (frames,
+    sub-frame) of its lowest points, each the middle of the frames it stays lowest in (within
+    `flat` frame heights), where it came down at least `descent` over the 3 frames before and
+    goes up at least `rise` over the 3 after (a bounce, or a landing that rebounds)."""
+    y = np.asarray(y, np.float32)
+    T, out, i = len(y), [], 1
+    while i < T - 1:
+        if np.isnan(y[i]):
+            i += 1
+            continue
+        j = i
+        while j + 1 < T and not np.isnan(y[j + 1]) and abs(y[j + 1] - y[i]) <= flat:
+            j += 1
+        before, after = y[max(0, i - 3) : i], y[j + 1 : j + 4]
+        if np.isfinite(before).any() and np.isfinite(after).any():
+            top = float(np.nanmax(y[i : j + 1]))
+            if top >= np.nanmax(before) and top >= np.nanmax(after) and top - np.nanmin(before) >= descent and top - np.nanmin(after) >= rise:
+                out.append((i + j) / 2)
+        i = j + 1
+    return out
+
+
 def _apart(p: tuple[float, float], q: tuple[float, float], aspect: float) -> float:
     """Distance (frame heights, about) between two (phase, height) places, across the wrap."""
     d = abs(p[0] - q[0]) % (2 * math.pi)
@@ -361,4 +448,4 @@ def _apart(p: tuple[float, float], q: tuple[float, float], aspect: float) -> flo
     return float(math.hypot(d, p[1] - q[1]))
 
 
-__all__ = ["BIG", "CUE_CHANNELS", "FEATURES", "LAYOUT_CHANNELS", "PLACE", "SLOTS", "SYMMETRY", "contact_frames", "cues", "extents", "features", "identity", "maps", "objects", "read"]
+__all__ = ["BIG", "CUE_CHANNELS", "FEATURES", "LAYOUT_CHANNELS", "PLACE", "SLOTS", "SYMMETRY", "contact_frames", "cues", "drawn_contacts", "extents", "features", "heights", "identity", "maps", "objects", "read", "settle"]

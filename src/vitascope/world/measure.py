@@ -15,7 +15,7 @@ from scipy import ndimage
 
 from .render import CLOUD, FLAKE, RAIN
 from .scene import COLOURS, GROUNDS, HORIZON, SKIES
-from .sound import ENV_RATE, analyze
+from .sound import analyze, onsets
 
 OBJECT_NAMES = list(COLOURS)
 # every colour the world paints, with what it is; objects are told from the rest by nearest colour
@@ -282,12 +282,4 @@ def _weather(idx, dist, horizon, ground, H, fps) -> str:
 
 
 def _onsets(audio: np.ndarray, sample_rate: int) -> list[float]:
-    env = analyze(audio, sample_rate)
-    energy = env[:, :12].sum(1)  # percussion lives below ~2.5 kHz; rain's hiss is spread over all
-    base = ndimage.median_filter(energy, size=9)
-    out = []
-    for k in range(1, len(energy)):
-        if energy[k] > 1.8 * energy[k - 1] and energy[k] > base[k] + 0.05:
-            if not out or k / ENV_RATE - out[-1] > 0.12:
-                out.append(k / ENV_RATE)
-    return out
+    return onsets(analyze(audio, sample_rate))
