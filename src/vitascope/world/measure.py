@@ -67,10 +67,11 @@ class Reading:
 
 def nearest_palette(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index into _PALETTE of each pixel's nearest colour, and the distance to it."""
-    flat = frames.reshape(-1, 3).astype(np.float32)
-    d = ((flat[:, None, :] - _PAL_RGB[None]) ** 2).sum(-1)
+    flat = frames.reshape(-1, 3).astype(np.float64)
+    pal = _PAL_RGB.astype(np.float64)
+    d = (flat * flat).sum(1)[:, None] - 2 * flat @ pal.T + (pal * pal).sum(1)[None]  # squared distances, exact for 8-bit colours
     idx = d.argmin(1)
-    return idx.reshape(frames.shape[:-1]), np.sqrt(d[np.arange(len(idx)), idx]).reshape(frames.shape[:-1])
+    return idx.reshape(frames.shape[:-1]), np.sqrt(np.maximum(d[np.arange(len(idx)), idx], 0)).astype(np.float32).reshape(frames.shape[:-1])
 
 
 def _mode_name(idx: np.ndarray, kind: str) -> str:
