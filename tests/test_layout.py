@@ -558,3 +558,18 @@ def test_drawn_heights_and_contacts_are_read_where_the_layout_says():
     assert np.isnan(layout.heights(blank, feat)).all()
     with pytest.raises(ValueError, match="as many frames"):
         layout.heights(s.frames[:10], feat)
+
+
+def test_supersampled_maps_cover_edges_in_part_and_move_by_less_than_a_pixel():
+    feat = layout.features(_bouncing(), 0.0, 2, 12.0)
+    hard, soft = layout.maps(feat, 64, 112), layout.maps(feat, 64, 112, supersample=4)
+    assert soft.shape == hard.shape and set(np.unique(hard[0])) <= {0.0, 1.0}
+    edge = (soft[0] > 0) & (soft[0] < 1)
+    assert edge.any() and abs(soft[0].sum() - hard[0].sum()) < 0.05 * hard[0].sum()  # the same area, its edge shared out
+    inside = soft[0] > 0
+    assert np.allclose(soft[1:4][:, inside] / soft[0][inside], hard[1:4][:, hard[0] > 0].mean(1, keepdims=True), atol=1e-5)  # one object: its colour wherever it covers
+    nudged = feat.copy()
+    nudged[:, :, layout.PLACE + 2] += 0.2 / 64 / layout._Y_SPREAD  # a fifth of a pixel lower
+    assert not np.array_equal(layout.maps(nudged, 64, 112, supersample=4)[0], soft[0])
+    with pytest.raises(ValueError, match="supersample"):
+        layout.maps(feat, 64, 112, supersample=0)

@@ -87,6 +87,7 @@ def main() -> None:
     ap.add_argument("--plan-guidance", type=float, default=2.0)
     ap.add_argument("--plan-smooth", type=int, default=None, help="frames of the moving average over planned places (default: the model's)")
     ap.add_argument("--plan-settle", type=float, default=None, help="frame heights within which planned heights are held still (default: the model's, 0.006; 0: off)")
+    ap.add_argument("--map-supersample", type=int, default=None, help="draw the layout maps' silhouettes at this many times the size, averaged down (default: the model's)")
     ap.add_argument("--labels-only", action="store_true", help="a planner with labels reads the parser's labels alone, not its rewritten prompt")
     ap.add_argument("--parse-for", choices=("plan", "all"), default="plan", help="who reads the parser's rewritten prompt: the planner, or the planner and the network")
     ap.add_argument("--settings-confidence", type=float, default=None, help="networks that read the scene's settings: the parser's probability from which a setting is given (default: the model's; 0: all, above 1: none)")
@@ -109,6 +110,8 @@ def main() -> None:
         kw["read_layout"] = not args.no_read_layout
         if args.plan_smooth is not None:
             kw["plan_smooth"] = args.plan_smooth
+        if args.map_supersample is not None:
+            kw["map_supersample"] = args.map_supersample
         if args.plan_settle is not None:
             kw["plan_settle"] = args.plan_settle
         kw["network_words"] = not args.no_network_words

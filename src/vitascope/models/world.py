@@ -81,6 +81,7 @@ class WorldModel:
         read_layout: bool = True,
         plan_smooth: int = 3,
         plan_settle: float = 0.006,
+        map_supersample: int = 1,
         settings_confidence: float = 0.9,
         network_words: bool = True,
         reword: tuple[str, ...] = tuple(world_parse.SETTINGS),
@@ -107,7 +108,10 @@ class WorldModel:
         planned places (phase, height, size, turn) of each new window, against the planner's
         frame-to-frame tremble (1: none). plan_settle: after that, heights of a new window move only
         where they move by more than this (frame heights; `layout.settle`), so an object at rest
-        is drawn still rather than wobbling on the ground (0: off). settings_confidence: a network that reads the scene's
+        is drawn still rather than wobbling on the ground (0: off). map_supersample: silhouettes of
+        the layout maps drawn at this many times the size and averaged down (`layout.maps`), so
+        their edges move by less than a pixel (1: whole pixels, as the network trained).
+        settings_confidence: a network that reads the scene's
         settings (WorldNetConfig.settings) is given those the parser reads with at least this
         probability; the others it is not given, and draws from the prompt's words (0: all).
         network_words: False gives such a network the settings and the layout alone, without the
@@ -150,6 +154,7 @@ class WorldModel:
         self.read_layout = read_layout
         self.plan_smooth = plan_smooth
         self.plan_settle = plan_settle
+        self.map_supersample = map_supersample
         self.settings_confidence = settings_confidence
         self.network_words = network_words
         unknown = [k for k in reword if k not in world_parse.REWORD_ATTRS]
@@ -353,7 +358,7 @@ class WorldModel:
         """What the network reads of a window's layout (WINDOW, SLOTS, FEATURES): its maps
         (1, LAYOUT_CHANNELS, WINDOW, H, W), and its sound cues (1, CUE_CHANNELS, WINDOW * E) for a
         network that reads them (else None)."""
-        maps = torch.from_numpy(layout.maps(feat, H, W))[None]
+        maps = torch.from_numpy(layout.maps(feat, H, W, self.map_supersample))[None]
         cues = torch.from_numpy(layout.cues(feat, ENV_RATE // FPS, FPS))[None] if self.net.cfg.cues else None
         return maps, cues
 

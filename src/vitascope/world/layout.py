@@ -92,26 +92,33 @@ def objects(feat: np.ndarray, aspect: float) -> list[list[dict]]:
     return frames
 
 
-def maps(feat: np.ndarray, height: int, width: int) -> np.ndarray:
+def maps(feat: np.ndarray, height: int, width: int, supersample: int = 1) -> np.ndarray:
     """Pictures of a layout for the world network: (LAYOUT_CHANNELS, T, height, width), float32.
     Channel 0 is 1 inside each object's silhouette (drawn as render draws the object, wrapping
     around the frame; a later slot covers an earlier one), channels 1-3 its colour in [-1, 1]
-    there, channels 4-6 its shape label (1 for its shape) there; all 0 outside objects."""
+    there, channels 4-6 its shape label (1 for its shape) there; all 0 outside objects.
+    supersample k > 1 draws the silhouettes at k times the size and averages them down: a pixel
+    at a silhouette's edge holds the share of it the silhouette covers (and that share of the
+    colour and label), so an object that moves by less than a pixel moves in the maps too."""
     aspect = width / height
-    T = len(feat)
+    T, k = len(feat), int(supersample)
+    if k < 1:
+        raise ValueError(f"supersample must be a whole number of at least 1. Got {supersample}.")
     out = np.zeros((LAYOUT_CHANNELS, T, height, width), np.float32)
-    owner = np.zeros((height, width), np.uint8)
+    owner = np.zeros((height * k, width * k), np.uint8)
     for i, objs in enumerate(objects(feat, aspect)):
         owner[:] = 0
         for j, o in enumerate(objs):
-            draw_object(owner, None, o["shape"], o["x"], o["y"], o["scale"], o["angle"], j + 1, height, aspect)
+            draw_object(owner, None, o["shape"], o["x"], o["y"], o["scale"], o["angle"], j + 1, height * k, aspect)
         for j, o in enumerate(objs):
-            inside = owner == j + 1
+            inside = (owner == j + 1).astype(np.float32)
+            if k > 1:
+                inside = inside.reshape(height, k, width, k).mean((1, 3))
             rgb = np.array(o["rgb"], np.float32) / 127.5 - 1
-            out[0, i][inside] = 1
+            out[0, i] += inside
             for c in range(3):
-                out[1 + c, i][inside] = rgb[c]
-            out[4 + SHAPES.index(o["shape"]), i][inside] = 1
+                out[1 + c, i] += inside * rgb[c]
+            out[4 + SHAPES.index(o["shape"]), i] += inside
     return out
 
 
