@@ -111,9 +111,9 @@ class WorldModel:
         is drawn still rather than wobbling on the ground (0: off). map_supersample: silhouettes of
         the layout maps drawn at this many times the size and averaged down (`layout.maps`), so
         their edges move by less than a pixel (1: whole pixels, as the network trained).
-        settings_confidence: a network that reads the scene's
-        settings (WorldNetConfig.settings) is given those the parser reads with at least this
-        probability; the others it is not given, and draws from the prompt's words (0: all).
+        settings_confidence: a network that reads the scene's settings (WorldNetConfig.settings)
+        is given those the parser reads with at least this probability; the others it is not
+        given, and draws from the prompt's words (0: all).
         network_words: False gives such a network the settings and the layout alone, without the
         prompt's words (as TrainConfig.settings_only clips train it), wherever the prompt parses.
         reword: the attributes whose words the network reads as the training phrase of the value
@@ -123,9 +123,10 @@ class WorldModel:
         the whole rewrite instead. foley: the model that hears a planned clip's sound from its
         layout (models/world_foley.py: a percussive onset for every contact, the weather the
         parser reads); a planned clip's new sound is its, in place of the network's. Without one,
-        and for clips drawn without a plan (remix, edit), the sound is the network's. foley_timing: each object's sound is moved by the whole
-        frames that bring it onto the contacts its frames show (`world_foley.delays`, read with
-        `layout.heights`); False hears the plan as planned."""
+        and for clips drawn without a plan (remix, edit), the sound is the network's. foley_timing:
+        each object's sound is moved by the whole frames that bring it onto the contacts its
+        frames show (`world_foley.delays`, read with `layout.heights`); False hears the plan as
+        planned."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
