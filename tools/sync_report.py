@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from validate import SOUNDS, use_sound  # noqa: E402
 from vitascope import media  # noqa: E402
 from vitascope.eval import VALIDATION_SEED_BASE, eval_cases  # noqa: E402
 from vitascope.models import world_foley  # noqa: E402
@@ -39,13 +41,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=36, help="validation prompts")
     ap.add_argument("--offset", type=int, default=0, help="start at this validation scene")
     ap.add_argument("--plan-settle", type=float, default=None, help="frame heights within which planned heights are held still (default: the model's)")
-    ap.add_argument("--sound", choices=("foley", "plan", "network"), default="foley", help="as tools/validate.py's --sound")
+    ap.add_argument("--sound", choices=SOUNDS, default="foley", help="as tools/validate.py's --sound")
     args = ap.parse_args()
     kw = {} if args.plan_settle is None else {"plan_settle": args.plan_settle}
     model = WorldModel.from_file("sync-report", Path(args.weights), **kw)
-    if args.sound == "network":
-        model.foley = None
-    model.foley_timing = args.sound == "foley"
+    use_sound(model, args.sound)
     plans = []
     hear = world_foley.hear
 

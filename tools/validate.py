@@ -63,6 +63,17 @@ def oracle_layout_calls(model):
     return generate
 
 
+SOUNDS = ("foley", "plan", "network")
+
+
+def use_sound(model, sound: str) -> None:
+    """A planned clip's sound (one of SOUNDS): heard by the Foley model and timed to the contacts
+    drawn (what generate does), heard from the plan alone, or the network's own."""
+    if sound == "network":
+        model.foley = None
+    model.foley_timing = sound == "foley"
+
+
 def reword_attrs(spec: str) -> tuple[str, ...]:
     """--reword's attributes."""
     named = {"settings": tuple(world_parse.SETTINGS), "all": world_parse.REWORD_ATTRS, "none": ()}
@@ -96,7 +107,7 @@ def main() -> None:
     ap.add_argument("--reword", default="settings", help="attributes whose words the network reads as the parser's training phrase: 'settings' (sky, ground, weather, camera), 'all', 'none', or names joined by commas")
     ap.add_argument("--reword-from", type=float, default=None, help="reword every setting the parser reads with at least this probability (default: the probabilities fitted beside the parsers, see tools/fit_ensemble.py)")
     ap.add_argument("--offset", type=int, default=0, help="start at this validation scene (a second set of prompts: --offset 36)")
-    ap.add_argument("--sound", choices=("foley", "plan", "network"), default="foley", help="planned clips' sound: heard from their layout by the Foley model beside the weights and timed to the contacts drawn (what generate does), heard from the plan alone, or the network's own")
+    ap.add_argument("--sound", choices=SOUNDS, default="foley", help="planned clips' sound: heard from their layout by the Foley model beside the weights and timed to the contacts drawn (what generate does), heard from the plan alone, or the network's own")
     ap.add_argument("--keep", default=None, help="keep each measured clip under this folder, as <weights name>/<seed>.mp4")
     args = ap.parse_args()
     rows = {}
@@ -123,9 +134,7 @@ def main() -> None:
         if args.layout == "none":
             kw["planner"] = None
         model = WorldModel.from_file("validate", Path(w), steps=args.steps, guidance=args.guidance, guidance_interval=tuple(args.interval), shift=args.shift, eta=args.eta, bf16={"auto": None, "bf16": True, "fp32": False}[args.precision], **kw)
-        if args.sound == "network":
-            model.foley = None
-        model.foley_timing = args.sound == "foley"
+        use_sound(model, args.sound)
         if args.reword_from is not None and model.parser is not None:
             model.parser.reword_from = {k: args.reword_from for k in world_parse.SETTINGS}
         if args.first_frame:

@@ -327,10 +327,10 @@ class WorldModel:
         frames, env = frames[:total], env[: total * E]
         heard = planned and self.foley is not None
         if heard:  # the new frames' sound, heard from the layout they were drawn to, timed to how they were drawn
-            drawn = None
-            if self.foley_timing:
-                drawn = layout.heights(frames[given - planned_before :], plan)  # the plan: its first planned_before frames, then the new ones
-                drawn[:planned_before] = np.nan  # the given frames keep their own sound
+            drawn = None  # the plan holds its first planned_before frames of the given clip, then the new ones
+            if self.foley_timing:  # how high the new frames drew each object; the given frames keep their own sound
+                drawn = np.full((len(plan), layout.SLOTS), np.nan, np.float32)
+                drawn[planned_before:] = layout.heights(frames[given:], plan[planned_before:])
             new_env = world_foley.hear(self.foley, plan, read.weather if read is not None else "clear", drawn=drawn)
             env = np.concatenate([env[: given * E], new_env[planned_before * E :]])
         wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
