@@ -360,7 +360,7 @@ def test_planner_reads_slot_labels_and_starts_from_a_planner_without_them(tmp_pa
     with pytest.raises(ValueError, match="lacks"):
         train(tmp_path / "c", PlanTrainConfig(**{**cfg.__dict__, "steps": 1, "init_from": str(tmp_path / "lab.safetensors")}))
     parser = world_parse.WorldParser(world_parse.Parser_configs["parse-tiny"])
-    m = WorldModel.random("t", "world-tiny-layout", steps=2, guidance=2.0, planner=net, plan_steps=2, parser=parser)
+    m = WorldModel.random("t", "world-tiny-layout", steps=2, guidance=2.0, planner=net, plan_steps=2, parser=parser, lexicon=None)
     r = m.generate(GenerationRequest(prompt="a giant crimson cube hops", seconds=1, width=640, height=360, seed=1), lambda f: None)
     assert r.info["planned"] and r.info["plan_prompt"] == parser.rewrite("a giant crimson cube hops")
 

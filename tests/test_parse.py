@@ -108,13 +108,13 @@ def test_world_model_reads_the_prompt_as_the_parser_rewrites_it():
     req = GenerationRequest(prompt="a crimson sphere hops", seconds=1, width=640, height=360, seed=4)
     read = parser.rewrite(req.prompt)
     assert read != req.prompt
-    m = WorldModel.random("t", "world-tiny-layout", steps=2, guidance=2.0, planner=planner, plan_steps=2, parser=parser)
+    m = WorldModel.random("t", "world-tiny-layout", steps=2, guidance=2.0, planner=planner, plan_steps=2, parser=parser, lexicon=None)
     r = m.generate(req, lambda f: None)
     assert (r.info["plan_prompt"], r.info["network_prompt"]) == (read, req.prompt)  # the planner reads the rewrite, the network the user
     assert np.array_equal(r.frames, m.generate(req, lambda f: None).frames)
     m.parse_for = "all"
     assert m.generate(req, lambda f: None).info["network_prompt"] == read
-    plain = WorldModel.random("t", "world-tiny", steps=2, guidance=2.0, parser=parser)  # no planner: nothing reads the rewrite
+    plain = WorldModel.random("t", "world-tiny", steps=2, guidance=2.0, parser=parser, lexicon=None)  # no planner: nothing reads the rewrite
     assert plain.generate(req, lambda f: None).info["network_prompt"] == req.prompt
     with pytest.raises(ValueError, match="parse_for"):
         WorldModel.random("t", "world-tiny", parser=parser, parse_for="net")
@@ -284,7 +284,7 @@ def test_world_model_reads_the_reworded_prompt():
     parser = world_parse.WorldParser(world_parse.Parser_configs["parse-tiny-protos"]).eval()
     parser.fit_prototypes()
     req = GenerationRequest(prompt="a crimson sphere hops on the beach at midnight", seconds=1, width=640, height=360, seed=4)
-    m = WorldModel.random("t", "world-tiny", steps=2, guidance=2.0, parser=parser)
+    m = WorldModel.random("t", "world-tiny", steps=2, guidance=2.0, parser=parser, lexicon=None)
     assert m.reword == tuple(world_parse.SETTINGS)
     assert m.generate(req, lambda f: None).info["network_prompt"] == parser.reword([req.prompt])[0][2]
     m.reword = ()

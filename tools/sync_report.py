@@ -42,16 +42,22 @@ def main() -> None:
     ap.add_argument("--offset", type=int, default=0, help="start at this validation scene")
     ap.add_argument("--plan-settle", type=float, default=None, help="frame heights within which planned heights are held still (default: the model's)")
     ap.add_argument("--sound", choices=SOUNDS, default="foley", help="as tools/validate.py's --sound")
+    ap.add_argument("--no-sharpen", action="store_true", help="hear WorldFoley's attacks as it writes them (world_foley.sharpen)")
+    ap.add_argument("--no-lexicon", action="store_true", help="read prompts as given, without the lexicon (models/world_lexicon.py)")
     args = ap.parse_args()
     kw = {} if args.plan_settle is None else {"plan_settle": args.plan_settle}
+    if args.no_lexicon:
+        kw["lexicon"] = None
+    if args.no_sharpen:
+        kw["foley_sharp"] = False
     model = WorldModel.from_file("sync-report", Path(args.weights), **kw)
     use_sound(model, args.sound)
     plans = []
     hear = world_foley.hear
 
-    def keep_plan(net, feat, weather, drawn=None):  # the plan the clip's sound is heard from
+    def keep_plan(net, feat, weather, drawn=None, sharp=True):  # the plan the clip's sound is heard from
         plans.append(np.array(feat))
-        return hear(net, feat, weather, drawn=drawn)
+        return hear(net, feat, weather, drawn=drawn, sharp=sharp)
 
     world_foley.hear = keep_plan
     hits = total = onsets = 0

