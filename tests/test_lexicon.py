@@ -61,12 +61,13 @@ def lexicon_targets_of(value):
 
 
 def test_rewrites_keep_inflection_and_articles_and_leave_training_words(lexicon):
-    assert lexicon.rewrite("Two teeny cerulean marbles rebounding") == "two small blue balls springing"
+    assert lexicon.rewrite("Two teeny cerulean marbles rebounding") == "Two small blue balls springing"
+    assert lexicon.rewrite("An immense marble. An amber orb") == "A huge ball. A yellow orb"  # the article follows
     assert lexicon.rewrite("a gigantic orb") == "a large orb"
     assert lexicon.rewrite("an ugly box") == "an ugly box"  # no sense of "ugly" names a value
-    for seed in range(200):  # training captions are read as they are (lower-cased)
+    for seed in range(200):  # training captions are read as they are
         prompt = caption(sample_scene(seed), np.random.default_rng(seed), split="train")
-        assert lexicon.rewrite(prompt) == prompt.lower(), prompt
+        assert lexicon.rewrite(prompt) == prompt, prompt
     assert lexicon.rewrite("") == ""
 
 
@@ -103,6 +104,6 @@ def test_world_model_reads_the_prompt_the_lexicon_rewrites(lexicon):
     m = WorldModel.random("t", "world-tiny", steps=1, guidance=1.0)
     assert m.lexicon is lexicon  # by default, where WordNet is installed
     r = m.generate(req, lambda f: None)
-    assert r.info["read_prompt"] == lexicon.rewrite(req.prompt) == "a small purple box levitates at the seashore"
+    assert r.info["read_prompt"] == lexicon.rewrite(req.prompt) == "A small purple box levitates at the seashore"
     assert r.info["network_prompt"] == r.info["read_prompt"]  # no parser: the network reads the rewrite as it is
     assert np.array_equal(r.frames, m.generate(req, lambda f: None).frames)

@@ -241,7 +241,7 @@ class Lexicon:
         return value, forms.get("", next(iter(forms.values())))
 
     def says(self, word: str) -> set[str]:
-        """The attributes a training word says ("green": colour? no: ground; "three": count)."""
+        """The attributes a training word says ("three": count; "green", of "on green grass": ground)."""
         return {a for base, _, _ in self.wn.lemmas(word) or [(word, "", "")] for a, _ in self.meanings.get(base, ())} | {
             a for a, _ in self.meanings.get(word, ())}
 
@@ -253,7 +253,7 @@ class Lexicon:
         attribute stays as it is."""
         if not prompt:
             return prompt
-        text = prompt.lower()
+        text = prompt.lower()  # read in lower case; written back as the user wrote it, but the new words
         spans = [(m.start(), m.end(), m.group(0)) for m in _WORD.finditer(text)]
         out, last, prev, place = [], 0, "", False
         placed: set[str] = set()  # training words written here: a verb follows none of them but shapes
@@ -284,10 +284,12 @@ class Lexicon:
             if got is not None:
                 placed.add(new.split()[-1])
                 if prev in ("a", "an") and out:  # "an individual" -> "a single", "a giant" -> "a huge"
-                    out[-1] = out[-1][: len(out[-1]) - len(prev)] + ("an" if new[0] in "aeiou" else "a")
-            out.append(text[last:a] + new)
+                    article = "an" if new[0] in "aeiou" else "a"
+                    old_article = out[-1][len(out[-1]) - len(prev) :]
+                    out[-1] = out[-1][: len(out[-1]) - len(prev)] + (article.capitalize() if old_article[0].isupper() else article)
+            out.append(prompt[last:a] + (prompt[a:b] if got is None else new))
             last, prev = b, new.split()[-1]
-        return "".join(out) + text[last:]
+        return "".join(out) + prompt[last:]
 
 
 def training_words() -> tuple[set[str], list[tuple[str, str, str]]]:
