@@ -29,11 +29,11 @@ from vitascope.world.sound import analyze, envelopes, onsets  # noqa: E402
 FPS = 12
 
 
-def heard_share(env: np.ndarray, contacts: list[float]) -> tuple[int, int]:
-    """(contacts with an onset within a frame, onsets) of a sound's envelopes, through its waveform."""
+def heard(env: np.ndarray, contacts: list[float]) -> int:
+    """How many contacts (frames) a sound's envelopes strike within a frame of, through its waveform."""
     audio = vocode(env, 4 * SAMPLE_RATE)
     at = [o * FPS for o in onsets(analyze(audio, SAMPLE_RATE))]
-    return sum(any(abs(o - c) <= 1 for o in at) for c in contacts), len(at)
+    return sum(any(abs(o - c) <= 1 for o in at) for c in contacts)
 
 
 def main() -> None:
@@ -62,7 +62,7 @@ def main() -> None:
             contacts_n += len(contacts)
             envs = {"sim": envelopes(scene, 0.0, 4 * FPS * 4), "soft": world_foley.hear(net, feat, weather, sharp=False), "sharp": world_foley.hear(net, feat, weather)}
             for k, env in envs.items():
-                hits[k] += heard_share(env, contacts)[0]
+                hits[k] += heard(env, contacts)
         row = " | ".join(f"{100 * hits[k] / max(contacts_n, 1):.1f}%" for k in ("sim", "soft", "sharp"))
         print(f"| {weather} | {n} | {contacts_n} | {row} |")
 

