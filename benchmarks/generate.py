@@ -1,11 +1,12 @@
 """Speed and memory of the embedded model: a 4-second clip at each Sora size, encoding included.
 
-    python benchmarks/generate.py [--model vitascope-world] [--repeats 2]
+    python benchmarks/generate.py [--model vitascope-world] [--repeats 2] [--presets]
 
 Each size is generated `repeats` times with the model already loaded (what the server and a
 second `vitascope generate` see); the first load is timed on its own; then one extension of a
 clip by as many seconds, with the time its layout takes to read. Prints seconds per clip,
-the real-time factor, and the process's peak resident memory.
+the real-time factor, and the process's peak resident memory. --presets also encodes one
+1280x720 clip with each x264 preset (VITASCOPE_ENCODE_PRESET) and prints seconds and file sizes.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def main() -> None:
     ap.add_argument("--model", default="vitascope-world")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--presets", action="store_true", help="also time encoding one clip with each x264 preset")
     args = ap.parse_args()
     settings = Settings(home=Path(tempfile.mkdtemp()), test_models=True)
     t0 = time.perf_counter()
@@ -48,7 +50,7 @@ def main() -> None:
             t = time.perf_counter()
             res = backend.generate(GenerationRequest(prompt="two red balls bouncing on green grass at sunset", seconds=args.seconds, width=w, height=h, seed=r), lambda f: None)
             t1 = time.perf_counter()
-            media.encode_mp4(out, res.frames, res.fps, res.audio, res.sample_rate, size=(w, h), out_fps=settings.output_fps)
+            media.encode_mp4(out, res.frames, res.fps, res.audio, res.sample_rate, size=(w, h), out_fps=settings.output_fps, preset=settings.encode_preset)
             gen += t1 - t
             enc += time.perf_counter() - t1
         gen, enc = gen / args.repeats, enc / args.repeats
@@ -64,6 +66,15 @@ def main() -> None:
     t = time.perf_counter()
     backend.generate(GenerationRequest(prompt="two red balls bouncing on green grass at sunset", seconds=args.seconds, width=1280, height=720, seed=1, mode="extend", video=src.frames, video_fps=src.fps, audio=src.audio, audio_rate=src.sample_rate), lambda f: None)
     print(f"extension of a {args.seconds:g}-s 1280x720 clip by {args.seconds:g} s: {time.perf_counter() - t:.2f} s (reading the layout of its last {CONTEXT} frames: {read_s:.2f} s)")
+    if args.presets:
+        print(f"encoding one {args.seconds:g}-s 1280x720 clip at {settings.output_fps} fps, CRF 20 (best of 2):")
+        for preset in media.X264_PRESETS[:4]:
+            best = float("inf")
+            for _ in range(2):
+                t = time.perf_counter()
+                media.encode_mp4(out, src.frames, src.fps, src.audio, src.sample_rate, size=(1280, 720), out_fps=settings.output_fps, preset=preset)
+                best = min(best, time.perf_counter() - t)
+            print(f"  {preset:<10}{best:>6.2f} s {out.stat().st_size / 1e6:>6.2f} MB" + ("  (default)" if preset == settings.encode_preset else ""))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak:.0f} MB")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import cli
@@ -53,3 +54,19 @@ def test_keys_and_models(tmp_path):
     assert "yes" in cli(tmp_path, "keys", "list").stdout
     models = cli(tmp_path, "models").stdout
     assert "vitascope-world" in models and "sora-2" in models
+
+
+def test_encoding_presets_make_the_same_clip(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = np.repeat(np.repeat(rng.integers(0, 255, (12, 8, 14, 3), dtype=np.uint8), 8, 1), 8, 2)  # 1 s at 12 fps, 64x112
+    audio = (0.1 * rng.standard_normal(24000)).astype(np.float32)
+    sizes = {}
+    for preset in ("ultrafast", "veryfast"):
+        path = tmp_path / f"{preset}.mp4"
+        media.encode_mp4(path, frames, 12, audio, 24000, size=(224, 128), out_fps=24, preset=preset)
+        d = media.decode(path)
+        assert d.frames.shape == (24, 128, 224, 3) and d.audio is not None
+        sizes[preset] = path.stat().st_size
+    assert sizes["ultrafast"] > sizes["veryfast"]  # a faster preset spends more bits on the same quality
+    with pytest.raises(ValueError, match="preset must be one of .*superfast"):
+        media.encode_mp4(tmp_path / "x.mp4", frames, 12, audio, 24000, preset="quick")

@@ -534,6 +534,21 @@ def test_settled_plans_hold_a_trembling_rest_still_and_keep_bounces():
     assert np.array_equal(kept[:12], rest[:12])  # frames carried over stay as they were
 
 
+def test_rest_holds_a_landed_object_where_it_landed_and_keeps_bounces():
+    y = layout.PLACE + 2
+    bounce = layout.features(_bouncing(), 0.0, 48, 12.0)
+    fell = bounce.copy()
+    h = np.concatenate([np.linspace(0.10, 0.80, 10), 0.80 + 0.0015 * np.arange(1, 39)])  # falls, lands at frame 9, then sinks slowly
+    fell[:, 0, y] = (h - layout._Y_MID) / layout._Y_SPREAD
+    assert [i for i, j, _ in layout.contact_frames(fell)] == [9]
+    rested = layout.rest(fell)
+    assert np.allclose(rested[10:, 0, y], fell[9, 0, y]) and np.array_equal(rested[:10], fell[:10])  # still from its landing on
+    assert [i for i, j, _ in layout.contact_frames(rested)] == [9]
+    assert np.array_equal(layout.rest(bounce), bounce)  # a bouncing object rises after each contact: untouched
+    kept = layout.rest(fell, start=20)
+    assert np.array_equal(kept[:20], fell[:20]) and np.allclose(kept[20:, 0, y], fell[9, 0, y])  # frames carried over stay as they were
+
+
 def _bouncing():
     from vitascope.world.scene import Scene, WorldObject
 

@@ -48,6 +48,57 @@ def test_shapes_any_aspect():
         assert v.shape == x["video"].shape and a.shape == x["audio"].shape
 
 
+def test_one_clip_read_with_two_prompts_matches_the_clip_repeated():
+    """Classifier-free guidance's pair: a clip of batch 1 read with P prompts, its input embedding
+    (and a context computed once, `video_context`) shared, gives what the clip repeated P times gives."""
+    torch.manual_seed(0)
+    cfg = WorldNet_configs["world-tiny-layout-settings"]
+    net = WorldNet(cfg)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    net.eval()
+    x = _inputs(B=1)
+    x["ctx_mask"][:, :, :4] = 1
+    x["ctx_video"] = torch.randn_like(x["video"])
+    lay = torch.rand(1, cfg.layout, 16, 32, 48)
+    tokens, mask = torch.randn(2, 5, cfg.text_dim), torch.ones(2, 5, dtype=torch.bool)
+    settings = torch.rand(2, cfg.settings)
+    two = {k: torch.cat([v, v]) for k, v in x.items() if k not in ("text_tokens", "text_mask")}
+    with torch.no_grad():
+        v2, a2 = net(**two, text_tokens=tokens, text_mask=mask, layout=torch.cat([lay, lay]), settings=settings)
+        shared = {k: v for k, v in x.items() if k not in ("text_tokens", "text_mask")}
+        v1, a1 = net(**shared, text_tokens=tokens, text_mask=mask, layout=lay, settings=settings)
+        ctx = net.video_context(x["ctx_video"], x["ctx_mask"], lay)
+        vc, ac = net(**shared, text_tokens=tokens, text_mask=mask, layout=lay, settings=settings, context=ctx)
+    assert v1.shape == v2.shape == (2, 3, 16, 32, 48) and a1.shape == a2.shape
+    assert torch.allclose(v1, v2, atol=1e-5) and torch.allclose(a1, a2, atol=1e-5)
+    assert torch.equal(v1, vc) and torch.equal(a1, ac)
+    assert not torch.allclose(v1[0], v1[1], atol=1e-4)  # the two prompts are read apart
+    with pytest.raises(ValueError, match="context must have shape"):
+        net(**shared, text_tokens=tokens, text_mask=mask, layout=lay, settings=settings, context=ctx[..., :-1])
+    with pytest.raises(ValueError, match="batch of text_tokens"):
+        net(**{k: torch.cat([v, v, v]) for k, v in shared.items()}, text_tokens=tokens, text_mask=mask, layout=lay, settings=settings)
+
+
+def test_detail_head_is_the_same_with_and_without_gradients():
+    """The head works in place where no gradient is kept; training (gradients kept) computes the same."""
+    torch.manual_seed(1)
+    cfg = WorldNet_configs["world-tiny-layout-copy"]
+    net = WorldNet(cfg)
+    with torch.no_grad():
+        for p in net.detail.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    est, x_t = torch.randn(2, 3, 4, 16, 24), torch.randn(2, 3, 4, 16, 24)
+    lay, t = torch.rand(2, cfg.layout, 4, 16, 24), torch.tensor([0.3, 0.8])
+    with torch.no_grad():
+        quick = net.refine(est, x_t, t, lay)
+    kept = net.refine(est, x_t, t, lay)
+    assert torch.allclose(quick, kept, atol=1e-6) and not torch.allclose(kept, est, atol=1e-3)
+    kept.square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in (net.detail.conv.weight, net.detail.mix.weight, net.detail.out.weight, net.detail.gate.weight))
+
+
 def test_bad_shapes_say_what_was_received():
     net = _perturbed_net()
     x = _inputs()

@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from validate import SOUNDS, add_session19_switches, session19_switches, use_sound  # noqa: E402
+from validate import SOUNDS, add_pipeline_switches, pipeline_switches, use_sound  # noqa: E402
 from vitascope import media  # noqa: E402
 from vitascope.eval import VALIDATION_SEED_BASE, eval_cases  # noqa: E402
 from vitascope.models import world_foley  # noqa: E402
@@ -42,10 +42,10 @@ def main() -> None:
     ap.add_argument("--offset", type=int, default=0, help="start at this validation scene")
     ap.add_argument("--plan-settle", type=float, default=None, help="frame heights within which planned heights are held still (default: the model's)")
     ap.add_argument("--sound", choices=SOUNDS, default="foley", help="as tools/validate.py's --sound")
-    add_session19_switches(ap)
+    add_pipeline_switches(ap)
     args = ap.parse_args()
     kw = {} if args.plan_settle is None else {"plan_settle": args.plan_settle}
-    kw.update(session19_switches(args))
+    kw.update(pipeline_switches(args))
     model = WorldModel.from_file("sync-report", Path(args.weights), **kw)
     use_sound(model, args.sound)
     plans = []

@@ -47,7 +47,7 @@ def oracle_layout_calls(model):
 
     scene = {}
 
-    def true_layout(tokens, mask, plan, ctx_n, n_new, aspect, H, W, gen, labels=None):
+    def true_layout(tokens, mask, plan, ctx_n, n_new, aspect, H, W, gen, labels=None, rest=False):  # the true layout as it is
         start = (len(plan) - ctx_n) / world_mod.FPS
         feat = layout.features(scene["s"], start, world_mod.WINDOW, world_mod.FPS, aspect=aspect)
         return (*model.layout_inputs(feat, H, W), np.concatenate([plan, feat[ctx_n : ctx_n + n_new]]))
@@ -74,15 +74,17 @@ def use_sound(model, sound: str) -> None:
     model.foley_timing = sound == "foley"
 
 
-def add_session19_switches(ap: argparse.ArgumentParser) -> None:
-    """--no-lexicon and --no-sharpen, which turn off what session 19 added (here and in sync_report.py)."""
+def add_pipeline_switches(ap: argparse.ArgumentParser) -> None:
+    """Switches that turn off later parts of the pipeline (here and in sync_report.py): the lexicon
+    and sharpened attacks (session 19), objects held where they landed (session 20)."""
     ap.add_argument("--no-sharpen", action="store_true", help="hear WorldFoley's attacks as it writes them, not each taken in one step (world_foley.sharpen)")
     ap.add_argument("--no-lexicon", action="store_true", help="read prompts as given, without the lexicon's rewriting of unknown words (models/world_lexicon.py)")
+    ap.add_argument("--no-rest", action="store_true", help="let objects that have landed sink as planned, not held where they landed (layout.rest)")
 
 
-def session19_switches(args: argparse.Namespace) -> dict:
-    """WorldModel's keyword arguments for the switches `add_session19_switches` adds."""
-    return {**({"lexicon": None} if args.no_lexicon else {}), **({"foley_sharp": False} if args.no_sharpen else {})}
+def pipeline_switches(args: argparse.Namespace) -> dict:
+    """WorldModel's keyword arguments for the switches `add_pipeline_switches` adds."""
+    return {**({"lexicon": None} if args.no_lexicon else {}), **({"foley_sharp": False} if args.no_sharpen else {}), **({"plan_rest": False} if args.no_rest else {})}
 
 
 def reword_attrs(spec: str) -> tuple[str, ...]:
@@ -96,7 +98,7 @@ def main() -> None:
     ap.add_argument("weights", nargs="+")
     ap.add_argument("--n", type=int, default=36, help="validation prompts")
     ap.add_argument("--guidance", type=float, default=3.0)
-    ap.add_argument("--steps", type=int, default=24)
+    ap.add_argument("--steps", type=int, default=None, help="sampling steps per window (default: the model's)")
     ap.add_argument("--interval", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"), help="flow times where guidance applies")
     ap.add_argument("--shift", type=float, default=2.0, help="time grid shift towards the noise")
     ap.add_argument("--words", choices=("heldout", "train"), default="heldout", help="phrase the validation scenes in held-out words (as eval does) or in training words")
@@ -119,7 +121,7 @@ def main() -> None:
     ap.add_argument("--reword-from", type=float, default=None, help="reword every setting the parser reads with at least this probability (default: the probabilities fitted beside the parsers, see tools/fit_ensemble.py)")
     ap.add_argument("--offset", type=int, default=0, help="start at this validation scene (a second set of prompts: --offset 36)")
     ap.add_argument("--sound", choices=SOUNDS, default="foley", help="planned clips' sound: heard from their layout by the Foley model beside the weights and timed to the contacts drawn (what generate does), heard from the plan alone, or the network's own")
-    add_session19_switches(ap)
+    add_pipeline_switches(ap)
     ap.add_argument("--keep", default=None, help="keep each measured clip under this folder, as <weights name>/<seed>.mp4")
     args = ap.parse_args()
     rows = {}
@@ -145,8 +147,10 @@ def main() -> None:
             kw["parser"] = None if args.parser == "none" else world_parse.load_all(args.parser)
         if args.layout == "none":
             kw["planner"] = None
-        kw.update(session19_switches(args))
-        model = WorldModel.from_file("validate", Path(w), steps=args.steps, guidance=args.guidance, guidance_interval=tuple(args.interval), shift=args.shift, eta=args.eta, bf16={"auto": None, "bf16": True, "fp32": False}[args.precision], **kw)
+        kw.update(pipeline_switches(args))
+        if args.steps is not None:
+            kw["steps"] = args.steps
+        model = WorldModel.from_file("validate", Path(w), guidance=args.guidance, guidance_interval=tuple(args.interval), shift=args.shift, eta=args.eta, bf16={"auto": None, "bf16": True, "fp32": False}[args.precision], **kw)
         use_sound(model, args.sound)
         if args.reword_from is not None and model.parser is not None:
             model.parser.reword_from = {k: args.reword_from for k in world_parse.SETTINGS}
@@ -166,7 +170,7 @@ def main() -> None:
         given += f", validation scenes from {args.offset}" if args.offset else ""
         given += f", sound: {args.sound}" if model.planner is not None else ""
         given += f", settings from a parser probability of {model.settings_confidence}{'' if model.network_words else ', without the words'}" if model.net.cfg.settings and model.parser is not None else ""
-        print(f"{w} (guidance {args.guidance} on {args.interval}, {args.steps} steps, shift {args.shift}, eta {args.eta}, bf16 {model.bf16}, {args.words} words{given}): {100 * rows[w].overall:.1f}% of attributes, sync {100 * rows[w].sync:.1f}% ({time.time() - t0:.0f} s)", flush=True)
+        print(f"{w} (guidance {args.guidance} on {args.interval}, {model.steps} steps, shift {args.shift}, eta {args.eta}, bf16 {model.bf16}, {args.words} words{given}): {100 * rows[w].overall:.1f}% of attributes, sync {100 * rows[w].sync:.1f}% ({time.time() - t0:.0f} s)", flush=True)
     print(table({Path(w).parent.name + "/" + Path(w).name: score for w, score in rows.items()}))
 
 

@@ -270,8 +270,9 @@ class DetailHead(nn.Module):
     which the patch grid of the trunk cannot draw sharply): a 3x3 convolution per frame, then two
     pixel-wise layers, modulated by t, to a residual that starts at zero (the head begins as the
     identity, so it can join trained weights).
-    Frames run as a batch of 2D images with channels last: at full resolution with few channels a
-    CPU spends its time moving memory, and this layout keeps every layer a dense pass."""
+    At full resolution with few channels a CPU spends its time moving memory: the layers run on
+    the clip as it lies (B, C, T, H, W), with the modulations folded into the layers' weights
+    where they can be, and no change of layout in between."""
 
     def __init__(self, c: int, cond_dim: int, layout: int = 0, start: float = DETAIL_FROM, copy: bool = False):
         super().__init__()
@@ -295,19 +296,29 @@ class DetailHead(nn.Module):
         emb = timestep_embedding(t, self.cond_dim)
         if cond is not None:
             emb = emb + cond.float()
-        s1, b1, s2, b2 = (m.view(B, 1, 1, 1, -1) for m in self.mod(emb).to(estimate.dtype).chunk(4, dim=1))
+        s1, b1, s2, b2 = (m.view(B, -1, 1, 1, 1) for m in self.mod(emb).to(estimate.dtype).chunk(4, dim=1))
         parts = [estimate, x_t * input_scale(t).to(x_t.dtype).view(B, 1, 1, 1, 1)]  # x_t at unit spread, as the net's input
         if self.conv.in_channels > 6:
             parts.append(layout.to(estimate.dtype) if layout is not None else estimate.new_zeros(B, self.conv.in_channels - 6, T, H, W))
         x = torch.cat(parts, dim=1)  # (B, 6 (+ layout), T, H, W)
-        x = x.permute(0, 2, 3, 4, 1).reshape(B * T, H, W, -1).permute(0, 3, 1, 2)  # frames as images, channels last
-        h = self.conv(x).permute(0, 2, 3, 1).reshape(B, T, H, W, -1)  # (B, T, H, W, c)
-        h = self.mix(F.silu(h * (1 + s1) + b1))
-        g = F.silu(h * (1 + s2) + b2)
-        out = estimate + self.out(g).permute(0, 4, 1, 2, 3)  # (B, 3, T, H, W)
-        if self.gate is not None and layout is not None:
+        # the 3x3 convolution frame by frame (a kernel one frame deep), then the pixel-wise layers
+        # as matrix products over (B, c, pixels): no layout changes between them
+        quick = not torch.is_grad_enabled()  # in place where no gradient needs the values
+        h = F.conv3d(x, self.conv.weight[:, :, None].to(x.dtype), self.conv.bias.to(x.dtype), padding=(0, 1, 1))  # (B, c, T, H, W)
+        h = F.silu(torch.addcmul(b1, h, 1 + s1), inplace=quick).view(B, h.shape[1], -1)  # (B, c, N)
+        # the mix layer and the second modulation in one product: (1 + s2) (W h + b) + b2
+        s2, b2 = s2.view(B, -1, 1), b2.view(B, -1, 1)
+        mix_w = (1 + s2) * self.mix.weight.to(h.dtype)  # (B, c, c)
+        g = F.silu(torch.baddbmm((1 + s2) * self.mix.bias.to(h.dtype)[:, None] + b2, mix_w, h), inplace=quick)
+        heads = [self.out] + ([self.gate] if self.gate is not None and layout is not None else [])
+        w_out = torch.cat([m.weight for m in heads]).to(g.dtype)  # the output's 3 channels (and the copy gate's logit)
+        b_out = torch.cat([m.bias for m in heads]).to(g.dtype)
+        y = torch.matmul(w_out, g).add_(b_out[:, None]) if quick else torch.matmul(w_out, g) + b_out[:, None]  # (B, 3 (+1), N)
+        y = y.view(B, -1, T, H, W)
+        out = estimate + y[:, :3]  # (B, 3, T, H, W)
+        if len(heads) > 1:
             lay = layout.to(out.dtype)
-            a = torch.sigmoid(self.gate(g)).permute(0, 4, 1, 2, 3) * lay[:, :1]  # (B, 1, T, H, W): 0 outside silhouettes
+            a = torch.sigmoid(y[:, 3:]) * lay[:, :1]  # (B, 1, T, H, W): 0 outside silhouettes
             out = out + a * (lay[:, 1:4] - out)
         on = on.to(out.dtype).view(B, 1, 1, 1, 1)
         return estimate + (out - estimate) * on
@@ -435,16 +446,48 @@ class WorldNet(nn.Module):
         k = self.cfg.env_per_frame * self.cfg.patch[0]
         return a.view(B, A, k, Tp).permute(0, 1, 3, 2).reshape(B, A, Tp * k)
 
+    def video_context(self, ctx_video: torch.Tensor, ctx_mask: torch.Tensor, layout: torch.Tensor | None = None) -> torch.Tensor:
+        """The part of the video's patch embedding that stays the same over a sampling run: the
+        input layer's response to the context frames, their mask and the layout's maps, with its
+        bias and each patch's position. (B, c0, T', H', W'); `forward` takes it as `context`, so a
+        sampler computes it once per window instead of at every step (the input layer is linear,
+        so its response to the noisy video is simply added)."""
+        B, _, T, H, W = ctx_video.shape
+        if ctx_video.shape[1] != self.cfg.video_channels or ctx_mask.shape != (B, 1, T):
+            raise ValueError(f"ctx_video must have {self.cfg.video_channels} channels and ctx_mask shape (B, 1, T). Got {tuple(ctx_video.shape)} and {tuple(ctx_mask.shape)}.")
+        m_v = ctx_mask[:, :, :, None, None].expand(B, 1, T, H, W).to(ctx_video.dtype)
+        parts = [ctx_video * m_v, m_v]
+        layout = _extra_input(layout, (B, self.cfg.layout, T, H, W), ctx_video, "layout", "layout")
+        if layout is not None:
+            parts.append(layout)
+        w = self._patch_weight()[:, self.cfg.video_channels :]
+        v = F.conv3d(torch.cat(parts, dim=1), w.to(ctx_video.dtype), self.v_in.bias.to(ctx_video.dtype), stride=self.cfg.patch)
+        pos = self.pos(coord_features(v.shape[3], v.shape[4], v.device).to(v.dtype))  # (H', W', c0)
+        return v + pos.permute(2, 0, 1)[None, :, None]
+
+    def _patch_weight(self) -> torch.Tensor:
+        """v_in's weights as a convolution over whole patches (c0, C_in, pt, ph, pw): patchify then
+        a 1x1 convolution is a convolution with the patch as its kernel and its stride."""
+        pt, ph, pw = self.cfg.patch
+        return self.v_in.weight.view(self.v_in.out_channels, -1, pt, ph, pw)
+
     # --- forward -------------------------------------------------------------------------------
-    def forward(self, video, audio, t, text_tokens, text_mask, ctx_video, ctx_audio, ctx_mask, refine: bool = True, layout=None, cues=None, settings=None):
+    def forward(self, video, audio, t, text_tokens, text_mask, ctx_video, ctx_audio, ctx_mask, refine: bool = True, layout=None, cues=None, settings=None, context=None):
         """Clean-data predictions for video (B,3,T,H,W) and audio (B,A,T*E) at flow time t (B,).
         refine=False leaves out the detail head (a sampler applies it once to a guided estimate).
         layout: (B, cfg.layout, T, H, W) maps of the objects to draw (world/layout.py), or None.
         cues: (B, cfg.cues, T*E) the layout's sound cues (world/layout.py `cues`), or None (none).
-        settings: (B, cfg.settings) the scene's settings one-hot (world_parse.settings_vector), or
-        None (none given, as all zeros)."""
+        settings: (P, cfg.settings) the scene's settings one-hot (world_parse.settings_vector), or
+        None (none given, as all zeros). context: `video_context(ctx_video, ctx_mask, layout)`
+        where the caller keeps it over calls (else it is computed here).
+        The text (and settings) may have a batch P larger than B = 1: the clip is then embedded
+        once and read with each of the P prompts (classifier-free guidance's pair), and the
+        outputs have batch P."""
         B, _, T, H, W = video.shape
+        P = text_tokens.shape[0]
         x_t_video, x_t_audio = video, audio
+        if B not in (1, P):
+            raise ValueError(f"video must have the batch of text_tokens ({P}) or 1. Got {B}.")
         if t.shape != (B,):
             raise ValueError(f"t must have shape [batch_size]. Got {tuple(t.shape)}.")
         if ctx_video.shape != video.shape:
@@ -453,23 +496,26 @@ class WorldNet(nn.Module):
         k = 2 ** (len(self.cfg.channels) - 1)  # each level below the first halves the patch grid
         if video.shape[1] != self.cfg.video_channels or T % (pt * k) or H % (ph * k) or W % (pw * k):
             raise ValueError(f"video must have {self.cfg.video_channels} channels, T % {pt * k} == 0, H % {ph * k} == 0, W % {pw * k} == 0. Got {tuple(video.shape)}.")
+        layout = _extra_input(layout, (B, self.cfg.layout, T, H, W), video, "layout", "layout")
+        if context is None:
+            context = self.video_context(ctx_video, ctx_mask, layout)
+        elif context.shape != (B, self.cfg.channels[0], T // pt, H // ph, W // pw):
+            raise ValueError(f"context must have shape {(B, self.cfg.channels[0], T // pt, H // ph, W // pw)} (video_context). Got {tuple(context.shape)}.")
         # unit-variance inputs at every t (EDM's c_in), for data of std ~0.5 and unit noise
         c_in = input_scale(t).to(video.dtype)  # (B,)
         gate = 1 + self.in_gate(timestep_embedding(t, self.cfg.cond_dim)).to(video.dtype)  # (B, 2)
-        video = video * (c_in * gate[:, 0]).view(B, 1, 1, 1, 1)
+        scaled = video * (c_in * gate[:, 0]).view(B, 1, 1, 1, 1)
+        v = F.conv3d(scaled, self._patch_weight()[:, : self.cfg.video_channels].to(video.dtype), None, stride=self.cfg.patch) + context.to(video.dtype)  # (B, c0, T', H', W')
         audio = audio * (c_in * gate[:, 1]).view(B, 1, 1)
-        m_v = ctx_mask[:, :, :, None, None].expand(B, 1, T, H, W)
-        parts = [video, ctx_video * m_v, m_v]
-        layout = _extra_input(layout, (B, self.cfg.layout, T, H, W), video, "layout", "layout")
-        if layout is not None:
-            parts.append(layout)
-        v = self.v_in(self.patchify(torch.cat(parts, dim=1)))  # (B, c0, T', H', W')
-        pos = self.pos(coord_features(v.shape[3], v.shape[4], v.device).to(v.dtype))  # (H', W', c0)
-        v = v + pos.permute(2, 0, 1)[None, :, None]
         m_a = ctx_mask.repeat_interleave(self.cfg.env_per_frame, dim=2)  # (B, 1, T*E)
         cues = _extra_input(cues, (B, self.cfg.cues, audio.shape[2]), audio, "cues", "sound cues")
         a_parts = [audio, ctx_audio * m_a, m_a] + ([cues] if cues is not None else [])
         a = self.a_in(self.audio_steps(torch.cat(a_parts, dim=1)))  # (B, c0, T')
+        if B < P:  # one clip, read with each prompt
+            v, a, t = v.expand(P, *v.shape[1:]), a.expand(P, *a.shape[1:]), t.expand(P)
+            x_t_video, x_t_audio = x_t_video.expand(P, *video.shape[1:]), x_t_audio.expand(P, *x_t_audio.shape[1:])
+            layout = layout.expand(P, *layout.shape[1:]) if layout is not None else None
+        B = P
         text, pooled = self.text(text_tokens, text_mask)  # (B, L, D), (B, D)
         settings = _extra_input(settings, (B, self.cfg.settings), pooled, "settings", "settings")
         emb = timestep_embedding(t, self.cfg.cond_dim) + pooled
@@ -494,9 +540,10 @@ class WorldNet(nn.Module):
             if str(lvl) in self.xattn_up:
                 v = self.xattn_up[str(lvl)](v, text, text_mask)
             if lvl >= 1:
-                v = F.interpolate(v, scale_factor=(2, 2, 2), mode="nearest")
-                a = F.interpolate(a, scale_factor=2, mode="nearest")
-                v, a = self.up_v[i](v), self.up_a[i](a)
+                # nearest upsampling in time, then a convolution one frame deep: the same as the
+                # convolution on the coarse frames, each output frame repeated (half the work)
+                v = self.up_v[i](F.interpolate(v, scale_factor=(1, 2, 2), mode="nearest")).repeat_interleave(2, dim=2)
+                a = self.up_a[i](F.interpolate(a, scale_factor=2, mode="nearest"))
         v = self.unpatchify(self.v_out(F.silu(self.v_out_norm(v))), self.cfg.video_channels)
         a = self.audio_unsteps(self.a_out(F.silu(self.a_out_norm(a))), self.cfg.audio_bands)
         if self.cue_head is not None:

@@ -149,6 +149,31 @@ def settle(feat: np.ndarray, tremble: float, start: int = 0) -> np.ndarray:
     return out
 
 
+_REST_RISE = 0.01  # frame heights: an object that rises no more than this after a contact is at rest
+
+
+def rest(feat: np.ndarray, start: int = 0) -> np.ndarray:
+    """A layout whose objects stay where they last landed: after a slot's last contact
+    (`contact_frames`), if it does not rise again by more than _REST_RISE (it lies at rest), its
+    height from frame `start` on is never lower than at that contact. The planner lets an object
+    at rest sink slowly (0.03-0.08 frame heights over the rest of a window); drawn at 64 pixels,
+    that slow sink shows as one-pixel drops every dozen frames, each a landing that makes no
+    sound. For a camera that holds its framing (a zoom moves the ground down the frame). Frames
+    before `start` stay as they are. Returns a copy."""
+    out = np.array(feat, np.float32, copy=True)
+    y = out[:, :, PLACE + 2]  # scaled heights, down the frame (monotonic in frame heights)
+    last: dict[int, int] = {}
+    for i, j, _ in contact_frames(out):
+        last[j] = max(i, last.get(j, -1))
+    for j, c in last.items():
+        after = y[c + 1 :, j]
+        if len(after) and after.min() * _Y_SPREAD < y[c, j] * _Y_SPREAD - _REST_RISE:
+            continue  # it bounces up again: not at rest
+        lo = max(c + 1, start)
+        y[lo:, j] = np.minimum(y[lo:, j], y[c, j])
+    return out
+
+
 def extents(feat: np.ndarray) -> np.ndarray:
     """(T, SLOTS) extents of a layout's objects across, frame heights."""
     return np.exp(np.asarray(feat, np.float32)[..., PLACE + 3] * _LOG_SCALE_SPREAD + _LOG_SCALE_MID)
