@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     heartbeat_s: float = Field(default=5.0, description="How often a running job proves its worker is alive.")
     stale_after_s: float = Field(default=60.0, description="A running job silent this long is re-queued.")
     output_fps: int = Field(default=24, description="Frame rate of the delivered MP4.")
-    encode_preset: str = Field(default="superfast", pattern="^(ultrafast|superfast|veryfast|faster|fast|medium|slow|slower|veryslow)$", description="x264 speed preset of the delivered MP4, at constant quality (CRF 20): slower presets make smaller files.")
+    encode_preset: str = Field(default="ultrafast", pattern="^(ultrafast|superfast|veryfast|faster|fast|medium|slow|slower|veryslow)$", description="x264 speed preset of the delivered MP4, at constant quality (CRF 20): slower presets make smaller files.")
     auth: bool = Field(default=True, description="Require a bearer API key on /v1.")
     models_dir: Path | None = Field(default=None, description="Where open-weight model directories live (<models_dir>/<model name>); default <home>/models.")
     device: str = Field(default="auto", description="Device of the open-weight models: auto (CUDA when present), cuda, cuda:1, cpu.")
