@@ -67,6 +67,8 @@ def main() -> None:
     t = time.perf_counter()
     backend.generate(GenerationRequest(prompt="two red balls bouncing on green grass at sunset", seconds=args.seconds, width=1280, height=720, seed=1, mode="extend", video=src.frames, video_fps=src.fps, audio=src.audio, audio_rate=src.sample_rate), lambda f: None)
     print(f"extension of a {args.seconds:g}-s 1280x720 clip by {args.seconds:g} s: {time.perf_counter() - t:.2f} s (reading the layout of its last {CONTEXT} frames: {read_s:.2f} s)")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory: {peak:.0f} MB")  # before --presets, whose PSNR holds decoded 1080p clips
     if args.presets:
         print(f"encoding one {args.seconds:g}-s 1920x1080 clip at {settings.output_fps} fps, CRF 20 (best of 2; PSNR of the decoded frames against the scaled ones):")
         for preset in media.X264_PRESETS[:4]:
@@ -76,8 +78,6 @@ def main() -> None:
                 media.encode_mp4(out, src.frames, src.fps, src.audio, src.sample_rate, size=(1920, 1080), out_fps=settings.output_fps, preset=preset)
                 best = min(best, time.perf_counter() - t)
             print(f"  {preset:<10}{best:>6.2f} s {out.stat().st_size / 1e6:>6.2f} MB  PSNR {psnr(out, src.frames, src.fps, (1920, 1080)):.1f} dB" + ("  (default)" if preset == settings.encode_preset else ""))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak resident memory: {peak:.0f} MB")
 
 
 def psnr(path: Path, frames, fps: float, size: tuple[int, int]) -> float:
