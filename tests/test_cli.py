@@ -70,3 +70,18 @@ def test_encoding_presets_make_the_same_clip(tmp_path):
     assert sizes["ultrafast"] > sizes["veryfast"]  # a faster preset spends more bits on the same quality
     with pytest.raises(ValueError, match="preset must be one of .*superfast"):
         media.encode_mp4(tmp_path / "x.mp4", frames, 12, audio, 24000, preset="quick")
+
+
+def test_a_source_decoded_at_the_size_a_model_works_at_is_the_same_as_fitted_after(tmp_path):
+    from vitascope.models.world import WorldModel
+
+    rng = np.random.default_rng(1)
+    frames = np.repeat(np.repeat(rng.integers(0, 255, (6, 9, 16, 3), dtype=np.uint8), 40, 1), 40, 2)  # 640x360
+    path = tmp_path / "src.mp4"
+    media.encode_mp4(path, frames, 12, None, 24000)
+    model = WorldModel.random("t", "world-tiny", lexicon=None)
+    H, W = model.input_size(1920, 1080)
+    assert (H, W) == (64, 112) and model.input_size(1080, 1920) == (112, 64)
+    small = media.decode(path, fit_to=(H, W))
+    assert small.frames.shape == (6, 64, 112, 3) and small.fps == 12
+    assert np.array_equal(small.frames, media.fit(media.decode(path).frames, H, W))

@@ -238,7 +238,7 @@ class Engine:
         progress = self._progress(vid)
         try:
             backend = self.registry.get(model_name)
-            req = self._request(params, prompt, kind)
+            req = self._request(params, prompt, kind, backend)
             result = backend.generate(req, progress)
             progress(1.0)
             self._store_outputs(vid, result, params)
@@ -265,7 +265,7 @@ class Engine:
 
         try:
             backend = self.registry.get(loaded[0][1])
-            reqs = [self._request(params, prompt, kind) for params, _, prompt, kind in loaded]
+            reqs = [self._request(params, prompt, kind, backend) for params, _, prompt, kind in loaded]
             progresses = [self._progress(v, on_cancel) for v in vids]
             results = backend.generate_batch(reqs, progresses)
             log.info("jobs %s ran as one batch of %d", ", ".join(vids), len(vids))
@@ -290,7 +290,9 @@ class Engine:
                 log.exception("storing job %s failed", v)
                 self._finish(v, status="failed", error={"code": "generation_failed", "message": f"{type(e).__name__}: {e}"})
 
-    def _request(self, params: dict, prompt: str, kind: str) -> GenerationRequest:
+    def _request(self, params: dict, prompt: str, kind: str, backend=None) -> GenerationRequest:
+        """The job's request; its source clip is decoded at the size `backend` works at where it
+        says one (`input_size`), else at its own."""
         req = GenerationRequest(
             prompt=prompt,
             seconds=float(params["gen_seconds"]),
@@ -305,7 +307,8 @@ class Engine:
         if params.get("image"):
             req.image = media.load_image(self.blobs.get(params["image"]), max_pixels=self.settings.max_image_pixels)
         if params.get("source"):
-            d = media.decode(self.blobs.local_path(params["source"]))
+            size = getattr(backend, "input_size", None)
+            d = media.decode(self.blobs.local_path(params["source"]), fit_to=size(req.width, req.height) if size else None)
             req.video, req.video_fps, req.audio, req.audio_rate = d.frames, d.fps, d.audio, d.sample_rate
         return req
 

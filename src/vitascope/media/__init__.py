@@ -102,8 +102,10 @@ def encode_mp4(
                 out.mux(pkt)
 
 
-def decode(path: Path | str, *, max_frames: int | None = None) -> Decoded:
-    """Frames and mono audio of a video file; MediaError if it holds no decodable video."""
+def decode(path: Path | str, *, max_frames: int | None = None, fit_to: tuple[int, int] | None = None) -> Decoded:
+    """Frames and mono audio of a video file; MediaError if it holds no decodable video.
+    fit_to (height, width): each frame is fitted to that size as it is decoded (`fit`), so a
+    long, large source never lies in memory at its own size."""
     try:
         with av.open(str(path)) as f:
             if not f.streams.video:
@@ -112,7 +114,8 @@ def decode(path: Path | str, *, max_frames: int | None = None) -> Decoded:
             fps = float(vs.average_rate or vs.guessed_rate or 24)
             frames = []
             for fr in f.decode(vs):
-                frames.append(fr.to_ndarray(format="rgb24"))
+                rgb = fr.to_ndarray(format="rgb24")
+                frames.append(fit(rgb, *fit_to) if fit_to is not None else rgb)
                 if max_frames and len(frames) >= max_frames:
                     break
         audio, sr = None, None

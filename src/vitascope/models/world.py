@@ -214,6 +214,11 @@ class WorldModel:
     def available(self) -> tuple[bool, str]:
         return True, "loaded"
 
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """(height, width) this model fits source clips and images to for a request of width x
+        height: a server decodes a source at this size (a 20-s 1920x1080 clip would be 3 GB)."""
+        return native_size(width, height, self.short_side)
+
     # --- sampling -------------------------------------------------------------------------------
     def _velocity(self, tokens, mask, ctx_v, ctx_a, ctx_m, lay=None, cues=None, settings=None):
         """Classifier-free guided velocity: the prompt's and the empty prompt's, run as one batch
