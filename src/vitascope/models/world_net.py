@@ -313,7 +313,7 @@ class DetailHead(nn.Module):
         heads = [self.out] + ([self.gate] if self.gate is not None and layout is not None else [])
         w_out = torch.cat([m.weight for m in heads]).to(g.dtype)  # the output's 3 channels (and the copy gate's logit)
         b_out = torch.cat([m.bias for m in heads]).to(g.dtype)
-        y = torch.matmul(w_out, g).add_(b_out[:, None]) if quick else torch.matmul(w_out, g) + b_out[:, None]  # (B, 3 (+1), N)
+        y = torch.matmul(w_out, g).add_(b_out[:, None])  # (B, 3 (+1), N); in place either way: the product's backward needs only its inputs
         y = y.view(B, -1, T, H, W)
         out = estimate + y[:, :3]  # (B, 3, T, H, W)
         if len(heads) > 1:
@@ -423,13 +423,6 @@ class WorldNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     # --- patches -------------------------------------------------------------------------------
-    def patchify(self, x: torch.Tensor) -> torch.Tensor:
-        B, C, T, H, W = x.shape
-        pt, ph, pw = self.cfg.patch
-        x = x.view(B, C, T // pt, pt, H // ph, ph, W // pw, pw)
-        x = x.permute(0, 1, 3, 5, 7, 2, 4, 6)  # (B, C, pt, ph, pw, T', H', W')
-        return x.reshape(B, C * pt * ph * pw, T // pt, H // ph, W // pw)
-
     def unpatchify(self, x: torch.Tensor, C: int) -> torch.Tensor:
         B, _, Tp, Hp, Wp = x.shape
         pt, ph, pw = self.cfg.patch
@@ -466,8 +459,9 @@ class WorldNet(nn.Module):
         return v + pos.permute(2, 0, 1)[None, :, None]
 
     def _patch_weight(self) -> torch.Tensor:
-        """v_in's weights as a convolution over whole patches (c0, C_in, pt, ph, pw): patchify then
-        a 1x1 convolution is a convolution with the patch as its kernel and its stride."""
+        """v_in's weights as a convolution over whole patches (c0, C_in, pt, ph, pw): cutting the
+        clip into patches as channels, then a 1x1 convolution, is a convolution with the patch as
+        its kernel and its stride."""
         pt, ph, pw = self.cfg.patch
         return self.v_in.weight.view(self.v_in.out_channels, -1, pt, ph, pw)
 
