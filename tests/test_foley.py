@@ -162,3 +162,32 @@ def test_cli_trains_foley_weights_that_load(tmp_path):
     assert world_foley.hear(net, layout.features(_scene(), 0.0, 24, 12.0), "rain").shape == (96, 16)
     bad = cli(tmp_path, "train-foley", "--model", "foley-huge", check=False)
     assert bad.returncode != 0 and "model must be one of" in bad.stdout + bad.stderr
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped foley weights")
+def test_contacts_drawn_but_not_planned_are_heard_with_the_clips_own_strikes():
+    """The frames show a bouncing ball; the plan lost its first two seconds' contacts (the ball
+    planned falling still there). fill lays one of the clip's own strikes on each contact drawn
+    that no onset is near; contacts already heard, and clips with no strike to copy, stay."""
+    from vitascope.world import simulate
+
+    net = world_foley.load(SHIPPED)
+    scene = _scene("big", seed=5)
+    frames = simulate(5, height=64, width=112, seconds=4.0, scene=scene).frames
+    plan = layout.features(scene, 0.0, 48, 12.0)
+    drawn = layout.heights(frames, plan)
+    contacts = layout.drawn_contacts(drawn[:, 0])
+    assert len(contacts) >= 3
+    lost = plan.copy()
+    lost[:24, 0, layout.PLACE :] = plan[24, 0, layout.PLACE :]  # planned still until 2 s: its early bounces unheard
+    env = world_foley.hear(net, lost, "clear")
+    on = lambda e: np.array(_onsets(vocode(e, 64000), 16000)) * 12  # noqa: E731
+    early = [c for c in contacts if c < 22]
+    assert early and all(np.abs(on(env) - c).min() > 1 for c in early)  # the plan's sound misses them
+    filled = world_foley.fill(env, lost, drawn)
+    assert all(np.abs(on(filled) - c).min() <= 1 for c in contacts)  # every contact drawn is heard
+    assert np.array_equal(world_foley.fill(filled, lost, drawn), filled)  # nothing left to fill
+    changed = np.nonzero((filled != env).any(1))[0] / 4  # frames where the sound changed: only at the contacts the plan missed
+    assert len(changed) and all(min(abs(k - c) for c in early) <= 3 for k in changed)
+    silent = np.full_like(env, env.min())
+    assert np.array_equal(world_foley.fill(silent, lost, drawn), silent)  # no strike to copy

@@ -91,6 +91,7 @@ class WorldModel:
         foley_sharp: bool = True,
         lexicon: "world_lexicon.Lexicon | None | str" = "default",
         move_camera: bool = True,
+        foley_fill: bool = True,
     ):
         """steps: sampling steps per window (12: on 72 validation prompts as good as 16 and 24, in
         half the time of 24; model card, "What session 20 built"); guidance: classifier-free
@@ -140,7 +141,8 @@ class WorldModel:
         None reads the prompt as given. move_camera: a planned clip whose prompt the parser reads
         as a panning or zooming camera has its background moved as that camera moves, over the
         frames the network drew for a still camera (`world.camera.move`); False leaves the frames
-        as drawn."""
+        as drawn. foley_fill: with foley_timing, every contact the frames show that no onset of
+        the planned sound is near gets one of the clip's own strikes (`world_foley.fill`)."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -182,6 +184,7 @@ class WorldModel:
         self.foley_sharp = foley_sharp
         self.lexicon = world_lexicon.default() if lexicon == "default" else lexicon
         self.move_camera = move_camera
+        self.foley_fill = foley_fill
         # a latent model samples FrameAE latents: clips in and out go through the autoencoder
         self.ae = world_ae.load(net.cfg.autoencoder, WEIGHTS_DIR) if net.cfg.video_channels != 3 else None
 
@@ -362,6 +365,8 @@ class WorldModel:
                 drawn = np.full((len(plan), layout.SLOTS), np.nan, np.float32)
                 drawn[planned_before:] = layout.heights(frames[given:], plan[planned_before:])
             new_env = world_foley.hear(self.foley, plan, read.weather if read is not None else "clear", drawn=drawn, sharp=self.foley_sharp)
+            if drawn is not None and self.foley_fill:  # and heard where the frames show a contact its plan lacks
+                new_env = world_foley.fill(new_env, plan, drawn, FPS)
             env = np.concatenate([env[: given * E], new_env[planned_before * E :]])
         wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
         info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "camera": moving or "static", "read_prompt": prompt, "network_prompt": net_prompt, "plan_prompt": plan_prompt, "sound": "foley" if heard else "network"}

@@ -201,8 +201,46 @@ def delayed(feat: np.ndarray, moves: np.ndarray) -> np.ndarray:
     return out
 
 
+FILL_CLEAR = 1.5  # frames: a drawn contact with no onset this near gets one of its own (onsets closer than 0.12 s merge)
+ATTACK = 8  # envelope steps of an onset's sound copied to a drawn contact (2 frames: the strike and its ring)
+
+
+def fill(env: np.ndarray, feat: np.ndarray, drawn: np.ndarray, fps: float = 12.0) -> np.ndarray:
+    """Envelopes (as `hear` returns them) with an onset at every contact the frames show: where
+    an object was drawn touching the ground (`layout.drawn_contacts` of `drawn`, (T, SLOTS)
+    heights, NaN where not seen) and no onset of the sound lies within FILL_CLEAR frames, the
+    sound of one of this clip's own strikes is laid there too (the strike heard nearest one of
+    the slot's planned contacts, or the nearest strike in time if it has none), aimed AIM frames
+    after the contact as `delays` aims. The network draws a bounce the plan does not hold now and
+    then, or draws it a few frames off where the plan holds it; what is seen is then heard. A
+    clip with no strike at all to copy is returned as it is."""
+    env = np.array(env, np.float32, copy=True)
+    drawn = np.asarray(drawn, np.float32)
+    E = ENV_RATE / fps  # envelope steps per frame
+    heard = [h * fps for h in onsets(env)]  # frames
+    if not heard:
+        return env
+    attacks = {h: env[max(int(round(h * E)) - 1, 0) : int(round(h * E)) + ATTACK].copy() for h in heard}  # the step before each strike, then the strike
+    planned = layout.contact_frames(feat, fps)
+    now = list(heard)
+    for j in range(drawn.shape[1]):
+        mine = [f for f, slot, _ in planned if slot == j]
+        own = sorted({min(heard, key=lambda h: abs(h - f)) for f in mine if min(abs(h - f) for h in heard) <= 3.0})
+        for c in layout.drawn_contacts(drawn[:, j]):
+            target = c + AIM
+            if min(abs(h - target) for h in now) <= FILL_CLEAR:
+                continue
+            source = min(own or heard, key=lambda h: abs(h - target))
+            seg, at = attacks[source], int(round(target * E)) - 1
+            if at < 0 or at + len(seg) > len(env):
+                continue
+            env[at : at + len(seg)] = np.maximum(env[at : at + len(seg)], seg)
+            now.append(target)
+    return env
+
+
 def load(path) -> WorldFoley:
     return load_module(path, lambda cfg: WorldFoley(FoleyConfig.from_dict(cfg)))
 
 
-__all__ = ["AIM", "DELAYS", "FoleyConfig", "Foley_configs", "TRACK_INPUTS", "WorldFoley", "batch_inputs", "delayed", "delays", "hear", "load", "sharpen", "track_inputs", "weather_vector"]
+__all__ = ["AIM", "DELAYS", "FoleyConfig", "Foley_configs", "TRACK_INPUTS", "WorldFoley", "batch_inputs", "delayed", "delays", "fill", "hear", "load", "sharpen", "track_inputs", "weather_vector"]

@@ -20,12 +20,31 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from .measure import OBJECT_IDS, nearest_palette
 from .scene import HORIZON, Scene
 
 CAMERAS_MOVING = ("pan_left", "pan_right", "zoom_in")
 PAN_SPEED = Scene.__dataclass_fields__["pan_speed"].default  # frame widths per second
 ZOOM_RATE = Scene.__dataclass_fields__["zoom_rate"].default  # log-scale per second
 _TRANSIENT = 40  # colour distance (0-255 RGB, largest channel) from the still background at which a pixel is weather, not background
+_OBJECT_NEAR = 70  # colour distance within which a pixel is of an object's colour (measure.py's)
+
+
+def object_coloured(frames: np.ndarray) -> np.ndarray:
+    """(T, H, W) bool: blobs of an object's colour, wherever the network drew them (an object
+    drawn beside its planned place is an object still, not background to move), at least as big
+    as world/measure.py's smallest object; specks of such colours (the edge of a cloud) are not."""
+    T, H = frames.shape[:2]
+    idx, dist = nearest_palette(frames)
+    near = np.isin(idx, list(OBJECT_IDS)) & (dist < _OBJECT_NEAR)
+    least = max(4, int(0.25 * (0.1 * H) ** 2))
+    out = np.zeros_like(near)
+    for f in range(T):
+        lab, n = ndimage.label(near[f])
+        if n:
+            sizes = ndimage.sum(np.ones_like(lab), lab, np.arange(1, n + 1))
+            out[f] = np.isin(lab, 1 + np.nonzero(sizes >= least)[0])
+    return out
 
 
 def background(frames: np.ndarray, objects: np.ndarray) -> np.ndarray:
@@ -88,15 +107,16 @@ def move(frames: np.ndarray, objects: np.ndarray, camera: str, fps: float, t0: f
     """Frames (T, H, W, 3) uint8 drawn for a still camera, as `camera` shows them: frame i is
     t0 + i / fps seconds after the moment the still background holds (t0 = 1 / fps for frames
     that continue a clip whose last frame is that moment, 0 for a clip's first frame). Pixels
-    inside `objects` (T, H, W) bool, grown by `grow` pixels, and pixels far from the still
-    background (rain, snow: anything the background does not hold still) stay as drawn; the rest
-    show the moved background. A static camera returns the frames as they are."""
+    inside `objects` (T, H, W) bool or of an object's colour anywhere (`object_coloured`), grown
+    by `grow` pixels, and pixels far from the still background (rain, snow: anything the
+    background does not hold still) stay as drawn; the rest show the moved background. A static
+    camera returns the frames as they are."""
     if camera == "static":
         return frames
     if camera not in CAMERAS_MOVING:
         raise ValueError(f"camera must be one of static, {', '.join(CAMERAS_MOVING)}. Got {camera!r}.")
     frames = np.asarray(frames, np.uint8)
-    objects = np.asarray(objects, bool)
+    objects = np.asarray(objects, bool) | object_coloured(frames)
     if grow > 0:
         objects = ndimage.binary_dilation(objects, structure=np.ones((1, 3, 3), bool), iterations=grow)
     plate = background(frames, objects)
