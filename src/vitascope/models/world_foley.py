@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from vitascope.world import layout
 from vitascope.world.layout import PLACE
 from vitascope.world.scene import WEATHERS
-from vitascope.world.sound import ENV_RATE, N_BANDS, feature_to_amp, onsets
+from vitascope.world.sound import ENV_RATE, N_BANDS, SAMPLE_RATE, analyze, feature_to_amp, onsets, vocode
 
 from .world_net import load_module
 
@@ -208,16 +208,16 @@ ATTACK = 8  # envelope steps of an onset's sound copied to a drawn contact (2 fr
 def fill(env: np.ndarray, feat: np.ndarray, drawn: np.ndarray, fps: float = 12.0) -> np.ndarray:
     """Envelopes (as `hear` returns them) with an onset at every contact the frames show: where
     an object was drawn touching the ground (`layout.drawn_contacts` of `drawn`, (T, SLOTS)
-    heights, NaN where not seen) and no onset of the sound lies within FILL_CLEAR frames, the
-    sound of one of this clip's own strikes is laid there too (the strike heard nearest one of
-    the slot's planned contacts, or the nearest strike in time if it has none), aimed AIM frames
-    after the contact as `delays` aims. The network draws a bounce the plan does not hold now and
-    then, or draws it a few frames off where the plan holds it; what is seen is then heard. A
-    clip with no strike at all to copy is returned as it is."""
+    heights, NaN where not seen) and no onset of the sound, vocoded and heard back, lies within
+    FILL_CLEAR frames, the sound of one of this clip's own strikes is laid there too (the strike
+    heard nearest one of the slot's planned contacts, or the nearest strike in time if it has
+    none), aimed AIM frames after the contact as `delays` aims. The network draws a bounce the
+    plan does not hold now and then, or draws it a few frames off where the plan holds it; what
+    is seen is then heard. A clip with no strike at all to copy is returned as it is."""
     env = np.array(env, np.float32, copy=True)
     drawn = np.asarray(drawn, np.float32)
     E = ENV_RATE / fps  # envelope steps per frame
-    heard = [h * fps for h in onsets(env)]  # frames
+    heard = [h * fps for h in onsets(analyze(vocode(env, int(round(len(env) / ENV_RATE * SAMPLE_RATE)))))]  # frames: the strikes that sound once vocoded
     if not heard:
         return env
     attacks = {h: env[max(int(round(h * E)) - 1, 0) : int(round(h * E)) + ATTACK].copy() for h in heard}  # the step before each strike, then the strike

@@ -7,8 +7,8 @@ held-out words they read 85% of attributes right, against 98.5% in training word
 "block", "lavender" is "lilac" and "of a pale purple colour", "dusk" is "twilight", a
 "downpour" is "a heavy rain". So before the parsers read a prompt, each word they were never
 trained on is looked up, and where the senses of its entries point clearly to one training word,
-it is replaced by that word in the same inflection: "two lavender cubes contract at dusk" is
-read as "two lilac blocks shrink at twilight". Words the training captions use, and words the
+it is replaced by that word in the same inflection: "two lavender cubes swell at dusk" is
+read as "two purple blocks expand at twilight". Words the training captions use, and words the
 lexicon finds no clear training word for, stay as the user wrote them.
 
 Votes: every sense of the word's entries (in WordNet's order, by frequency, the i-th weighing

@@ -7,8 +7,9 @@ world network draws every scene for a still camera, whatever the prompt says of 
 (model card, sessions 14 and 18: 23 of 27 pans drawn static). So the world model moves the
 camera itself, over what the network drew, the way training-free camera control moves a video
 model's frames or latents (CamTrol, MotionMaster): `move` lifts the background the network drew
-into one still picture (the median of each pixel over the frames where no object covers it),
-moves that picture as the camera moves, and lays the drawn objects and weather back over it.
+into one still picture (its first frame's, with each pixel's median over the frames where no
+object covers it behind that frame's objects), moves that picture as the camera moves, and lays
+the drawn objects and weather back over it.
 
 Every pixel still comes from the network; only where the background's pixels are shown moves.
 """
@@ -105,12 +106,12 @@ def view(plate: np.ndarray, camera: str, t: float, pan_speed: float = PAN_SPEED,
 
 def move(frames: np.ndarray, objects: np.ndarray, camera: str, fps: float, t0: float = 0.0, pan_speed: float = PAN_SPEED, zoom_rate: float = ZOOM_RATE, grow: int = 1) -> np.ndarray:
     """Frames (T, H, W, 3) uint8 drawn for a still camera, as `camera` shows them: frame i is
-    t0 + i / fps seconds after the moment the still background holds (t0 = 1 / fps for frames
-    that continue a clip whose last frame is that moment, 0 for a clip's first frame). Pixels
-    inside `objects` (T, H, W) bool or of an object's colour anywhere (`object_coloured`), grown
-    by `grow` pixels, and pixels far from the still background (rain, snow: anything the
-    background does not hold still) stay as drawn; the rest show the moved background. A static
-    camera returns the frames as they are."""
+    t0 + i / fps seconds after the moment of the first frame, whose background they all show
+    moved (t0 = 1 / fps for frames that continue a clip whose last frame is that moment, 0 for a
+    clip's first frame). Pixels inside `objects` (T, H, W) bool or of an object's colour anywhere
+    (`object_coloured`), grown by `grow` pixels, and pixels far from the still background (rain,
+    snow: anything the background does not hold) stay as drawn; the rest show the moved
+    background. A static camera returns the frames as they are."""
     if camera == "static":
         return frames
     if camera not in CAMERAS_MOVING:
@@ -119,7 +120,10 @@ def move(frames: np.ndarray, objects: np.ndarray, camera: str, fps: float, t0: f
     objects = np.asarray(objects, bool) | object_coloured(frames)
     if grow > 0:
         objects = ndimage.binary_dilation(objects, structure=np.ones((1, 3, 3), bool), iterations=grow)
-    plate = background(frames, objects)
+    # the still picture: the first frame's background (the network's detail flickers from frame to
+    # frame, and a median over the clip keeps little of it: 21 star and tuft pixels of 101 on a
+    # night scene), the clip's still background behind that frame's objects
+    plate = np.where(objects[0, ..., None], background(frames, objects), frames[0])
     away = np.abs(frames.astype(np.int16) - plate.astype(np.int16)).max(-1) > _TRANSIENT  # drawn over the background
     keep = objects | away
     out = frames.copy()
