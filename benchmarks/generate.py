@@ -4,7 +4,8 @@
 
 Each size is generated `repeats` times with the model already loaded (what the server and a
 second `vitascope generate` see); the first load is timed on its own; then one extension of a
-clip by as many seconds, with the time its layout takes to read. Prints seconds per clip,
+clip by as many seconds, with the time its layout takes to read, and one clip whose camera pans
+(with the time moving the camera takes). Prints seconds per clip,
 the real-time factor, and the process's peak resident memory. --presets also encodes one
 1920x1080 clip with each of the fast x264 presets (VITASCOPE_ENCODE_PRESET) and prints seconds,
 file sizes and PSNR.
@@ -67,6 +68,17 @@ def main() -> None:
     t = time.perf_counter()
     backend.generate(GenerationRequest(prompt="two red balls bouncing on green grass at sunset", seconds=args.seconds, width=1280, height=720, seed=1, mode="extend", video=src.frames, video_fps=src.fps, audio=src.audio, audio_rate=src.sample_rate), lambda f: None)
     print(f"extension of a {args.seconds:g}-s 1280x720 clip by {args.seconds:g} s: {time.perf_counter() - t:.2f} s (reading the layout of its last {CONTEXT} frames: {read_s:.2f} s)")
+    # a panning camera: the background the network drew moved over its frames (world/camera.py)
+    from vitascope.world import camera
+
+    pan = "two red balls bouncing on green grass at sunset; the camera pans left"
+    t = time.perf_counter()
+    res = backend.generate(GenerationRequest(prompt=pan, seconds=args.seconds, width=1280, height=720, seed=0), lambda f: None)
+    pan_s = time.perf_counter() - t
+    if res.info.get("camera") == "pan_left":
+        t = time.perf_counter()
+        camera.move(res.frames, camera.object_coloured(res.frames), "pan_left", res.fps)
+        print(f"1280x720, the camera panning left: generate {pan_s:.2f} s (of which moving the camera about {time.perf_counter() - t:.2f} s)")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak:.0f} MB")  # before --presets, whose PSNR holds decoded 1080p clips
     if args.presets:

@@ -8,8 +8,10 @@ world network draws every scene for a still camera, whatever the prompt says of 
 camera itself, over what the network drew, the way training-free camera control moves a video
 model's frames or latents (CamTrol, MotionMaster): `move` lifts the background the network drew
 into one still picture (its first frame's, with each pixel's median over the frames where no
-object covers it behind that frame's objects), moves that picture as the camera moves, and lays
-the drawn objects and weather back over it.
+object covers it behind that frame's objects and rain), moves that picture as the camera moves,
+and lays each frame's drawn objects and rain back over it. The network's detail flickers from
+frame to frame; in a moving shot the first frame's holds still and moves. Snow the network
+draws is white, as stars are, and moves with the stars.
 
 Every pixel still comes from the network; only where the background's pixels are shown moves.
 """
@@ -21,14 +23,21 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from .measure import OBJECT_IDS, nearest_palette
+from .measure import _PALETTE, OBJECT_IDS, nearest_palette
 from .scene import HORIZON, Scene
 
 CAMERAS_MOVING = ("pan_left", "pan_right", "zoom_in")
 PAN_SPEED = Scene.__dataclass_fields__["pan_speed"].default  # frame widths per second
 ZOOM_RATE = Scene.__dataclass_fields__["zoom_rate"].default  # log-scale per second
-_TRANSIENT = 40  # colour distance (0-255 RGB, largest channel) from the still background at which a pixel is weather, not background
+_RAIN_ID = [k for _, (k, _) in _PALETTE].index("rain")
+_RAIN_NEAR = 30  # colour distance within which a pixel is rain (measure.py's)
 _OBJECT_NEAR = 70  # colour distance within which a pixel is of an object's colour (measure.py's)
+
+
+def rain_coloured(frames: np.ndarray) -> np.ndarray:
+    """(..., H, W) bool: pixels of the rain's colour."""
+    idx, dist = nearest_palette(frames)
+    return (idx == _RAIN_ID) & (dist < _RAIN_NEAR)
 
 
 def object_coloured(frames: np.ndarray) -> np.ndarray:
@@ -109,9 +118,8 @@ def move(frames: np.ndarray, objects: np.ndarray, camera: str, fps: float, t0: f
     t0 + i / fps seconds after the moment of the first frame, whose background they all show
     moved (t0 = 1 / fps for frames that continue a clip whose last frame is that moment, 0 for a
     clip's first frame). Pixels inside `objects` (T, H, W) bool or of an object's colour anywhere
-    (`object_coloured`), grown by `grow` pixels, and pixels far from the still background (rain,
-    snow: anything the background does not hold) stay as drawn; the rest show the moved
-    background. A static camera returns the frames as they are."""
+    (`object_coloured`), grown by `grow` pixels, and pixels of rain stay as drawn; the rest show
+    the moved background. A static camera returns the frames as they are."""
     if camera == "static":
         return frames
     if camera not in CAMERAS_MOVING:
@@ -122,10 +130,10 @@ def move(frames: np.ndarray, objects: np.ndarray, camera: str, fps: float, t0: f
         objects = ndimage.binary_dilation(objects, structure=np.ones((1, 3, 3), bool), iterations=grow)
     # the still picture: the first frame's background (the network's detail flickers from frame to
     # frame, and a median over the clip keeps little of it: 21 star and tuft pixels of 101 on a
-    # night scene), the clip's still background behind that frame's objects
-    plate = np.where(objects[0, ..., None], background(frames, objects), frames[0])
-    away = np.abs(frames.astype(np.int16) - plate.astype(np.int16)).max(-1) > _TRANSIENT  # drawn over the background
-    keep = objects | away
+    # night scene), the clip's still background behind that frame's objects and rain
+    rain = rain_coloured(frames)
+    plate = np.where((objects[0] | rain[0])[..., None], background(frames, objects), frames[0])
+    keep = objects | rain  # rain falls through each frame as drawn
     out = frames.copy()
     for i in range(len(frames)):
         shown = view(plate, camera, t0 + i / fps, pan_speed, zoom_rate)
