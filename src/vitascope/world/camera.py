@@ -34,27 +34,27 @@ _RAIN_NEAR = 30  # colour distance within which a pixel is rain (measure.py's)
 _OBJECT_NEAR = 70  # colour distance within which a pixel is of an object's colour (measure.py's)
 
 
-def rain_coloured(frames: np.ndarray) -> np.ndarray:
-    """(..., H, W) bool: pixels of the rain's colour."""
-    idx, dist = nearest_palette(frames)
+def rain_coloured(frames: np.ndarray, palette: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """(..., H, W) bool: pixels of the rain's colour. palette: `nearest_palette(frames)`, if read."""
+    idx, dist = nearest_palette(frames) if palette is None else palette
     return (idx == _RAIN_ID) & (dist < _RAIN_NEAR)
 
 
-def object_coloured(frames: np.ndarray) -> np.ndarray:
+def object_coloured(frames: np.ndarray, palette: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(T, H, W) bool: blobs of an object's colour, wherever the network drew them (an object
     drawn beside its planned place is an object still, not background to move), at least as big
-    as world/measure.py's smallest object; specks of such colours (the edge of a cloud) are not."""
-    T, H = frames.shape[:2]
-    idx, dist = nearest_palette(frames)
+    as world/measure.py's smallest object; specks of such colours (the edge of a cloud) are not.
+    palette: `nearest_palette(frames)`, if read."""
+    H = frames.shape[1]
+    idx, dist = nearest_palette(frames) if palette is None else palette
     near = np.isin(idx, list(OBJECT_IDS)) & (dist < _OBJECT_NEAR)
-    least = max(4, int(0.25 * (0.1 * H) ** 2))
-    out = np.zeros_like(near)
-    for f in range(T):
-        lab, n = ndimage.label(near[f])
-        if n:
-            sizes = ndimage.sum(np.ones_like(lab), lab, np.arange(1, n + 1))
-            out[f] = np.isin(lab, 1 + np.nonzero(sizes >= least)[0])
-    return out
+    flat = np.zeros((3, 3, 3), bool)
+    flat[1] = ndimage.generate_binary_structure(2, 1)  # blobs within a frame, not across frames
+    lab, n = ndimage.label(near, structure=flat)
+    sizes = np.bincount(lab.ravel(), minlength=n + 1)
+    big = sizes >= max(4, int(0.25 * (0.1 * H) ** 2))
+    big[0] = False
+    return big[lab]
 
 
 def background(frames: np.ndarray, objects: np.ndarray) -> np.ndarray:
@@ -125,13 +125,14 @@ def move(frames: np.ndarray, objects: np.ndarray, camera: str, fps: float, t0: f
     if camera not in CAMERAS_MOVING:
         raise ValueError(f"camera must be one of static, {', '.join(CAMERAS_MOVING)}. Got {camera!r}.")
     frames = np.asarray(frames, np.uint8)
-    objects = np.asarray(objects, bool) | object_coloured(frames)
+    palette = nearest_palette(frames)
+    objects = np.asarray(objects, bool) | object_coloured(frames, palette)
     if grow > 0:
         objects = ndimage.binary_dilation(objects, structure=np.ones((1, 3, 3), bool), iterations=grow)
     # the still picture: the first frame's background (the network's detail flickers from frame to
     # frame, and a median over the clip keeps little of it: 21 star and tuft pixels of 101 on a
     # night scene), the clip's still background behind that frame's objects and rain
-    rain = rain_coloured(frames)
+    rain = rain_coloured(frames, palette)
     plate = np.where((objects[0] | rain[0])[..., None], background(frames, objects), frames[0])
     keep = objects | rain  # rain falls through each frame as drawn
     out = frames.copy()
