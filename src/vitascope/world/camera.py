@@ -19,6 +19,7 @@ Every pixel still comes from the network; only where the background's pixels are
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy import ndimage
@@ -67,7 +68,8 @@ def background(frames: np.ndarray, objects: np.ndarray) -> np.ndarray:
     if objects.shape != frames.shape[:3]:
         raise ValueError(f"objects must be (T, H, W) = {frames.shape[:3]}. Got {objects.shape}.")
     seen = np.where(objects[..., None], np.nan, frames.astype(np.float32))
-    with np.errstate(all="ignore"), _quiet():
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices, filled below
         plate = np.nanmedian(seen, axis=0)  # (H, W, 3), NaN where never uncovered
         rows = np.nanmedian(plate, axis=1, keepdims=True)  # (H, 1, 3)
     plate = np.where(np.isnan(plate), np.broadcast_to(rows, plate.shape), plate)
@@ -78,20 +80,6 @@ def background(frames: np.ndarray, objects: np.ndarray) -> np.ndarray:
         nearest = ndimage.distance_transform_edt(~filled, return_distances=False, return_indices=True)[0]
         plate = plate[nearest]
     return np.clip(np.round(plate), 0, 255).astype(np.uint8)
-
-
-class _quiet:
-    """np.nanmedian warns of all-NaN slices, which `background` fills on purpose."""
-
-    def __enter__(self):
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._w.__exit__(*exc)
 
 
 def view(plate: np.ndarray, camera: str, t: float, pan_speed: float = PAN_SPEED, zoom_rate: float = ZOOM_RATE) -> np.ndarray:
