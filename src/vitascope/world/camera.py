@@ -7,11 +7,13 @@ world network draws every scene for a still camera, whatever the prompt says of 
 (model card, sessions 14 and 18: 23 of 27 pans drawn static). So the world model moves the
 camera itself, over what the network drew, the way training-free camera control moves a video
 model's frames or latents (CamTrol, MotionMaster): `move` lifts the background the network drew
-into one still picture (its first frame's, with each pixel's median over the frames where no
-object covers it behind that frame's objects and rain), moves that picture as the camera moves,
-and lays each frame's drawn objects and rain back over it. The network's detail flickers from
-frame to frame; in a moving shot the first frame's holds still and moves. Snow the network
-draws is white, as stars are, and moves with the stars.
+into one still picture, moves that picture as the camera moves, and lays each frame's drawn
+objects and rain back over it. The picture is the first frame's background where it shows
+detail (clouds, stars, tufts) or the clip's still background (each pixel's median over the
+frames where no object covers it), that median elsewhere, and near the first frame's objects,
+whose haze even the median holds, its row's colour. The network's detail flickers from frame to
+frame; in a moving shot the first frame's holds still and moves. Snow the network draws is
+white, as stars are, and moves with the stars.
 
 Every pixel still comes from the network; only where the background's pixels are shown moves.
 """
@@ -32,6 +34,9 @@ PAN_SPEED = Scene.__dataclass_fields__["pan_speed"].default  # frame widths per 
 ZOOM_RATE = Scene.__dataclass_fields__["zoom_rate"].default  # log-scale per second
 _RAIN_ID = [k for _, (k, _) in _PALETTE].index("rain")
 _RAIN_NEAR = 30  # colour distance within which a pixel is rain (measure.py's)
+_DETAIL_IDS = [i for i, (_, (k, _)) in enumerate(_PALETTE) if k in ("cloud", "tuft", "white")]
+_DETAIL_NEAR = 24  # colour distance within which a pixel is background detail (measure.py's), or the still background
+_HAZE = 0.12  # frame heights around the first frame's objects where the still picture is its row's colour
 _OBJECT_NEAR = 70  # colour distance within which a pixel is of an object's colour (measure.py's)
 
 
@@ -119,9 +124,25 @@ def move(frames: np.ndarray, objects: np.ndarray, camera: str, fps: float, t0: f
         objects = ndimage.binary_dilation(objects, structure=np.ones((1, 3, 3), bool), iterations=grow)
     # the still picture: the first frame's background (the network's detail flickers from frame to
     # frame, and a median over the clip keeps little of it: 21 star and tuft pixels of 101 on a
-    # night scene), the clip's still background behind that frame's objects and rain
+    # night scene), the clip's still background behind that frame's objects and rain, and where
+    # it shows neither detail nor the still background
     rain = rain_coloured(frames, palette)
-    plate = np.where((objects[0] | rain[0])[..., None], background(frames, objects), frames[0])
+    still = background(frames, objects)
+    idx, dist = palette
+    detail = np.isin(idx[0], _DETAIL_IDS) & (dist[0] < _DETAIL_NEAR)  # clouds, stars, tufts
+    near = np.abs(frames[0].astype(np.int16) - still.astype(np.int16)).max(-1) <= _DETAIL_NEAR
+    # haze an object trails (the network draws a moving object's past as a smear beside it) is
+    # neither: left in the picture it would drift with the camera, a ghost
+    plate = np.where((rain[0] | ~(detail | near))[..., None], still, frames[0])
+    # near the first frame's objects even the median holds their haze (a ball bouncing in place
+    # smears the same sky in most frames): there the picture is its row's colour, sky or ground
+    around = ndimage.binary_dilation(objects[0], iterations=max(1, round(_HAZE * frames.shape[1])))
+    clear = np.where(around[..., None], np.nan, still.astype(np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows all near objects: their median is used
+        rows = np.nanmedian(clear, axis=1, keepdims=True)
+    rows = np.where(np.isnan(rows), np.median(still, axis=1, keepdims=True), rows)
+    plate = np.where(around[..., None], np.broadcast_to(rows, plate.shape), plate).round().astype(np.uint8)
     keep = objects | rain  # rain falls through each frame as drawn
     out = frames.copy()
     for i in range(len(frames)):
