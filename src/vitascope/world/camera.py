@@ -35,7 +35,7 @@ ZOOM_RATE = Scene.__dataclass_fields__["zoom_rate"].default  # log-scale per sec
 _RAIN_ID = [k for _, (k, _) in _PALETTE].index("rain")
 _RAIN_NEAR = 30  # colour distance within which a pixel is rain (measure.py's)
 _DETAIL_IDS = [i for i, (_, (k, _)) in enumerate(_PALETTE) if k in ("cloud", "tuft", "white")]
-_DETAIL_NEAR = 24  # colour distance within which a pixel is background detail (measure.py's), or the still background
+_DETAIL_NEAR = 24  # colour distance within which a first-frame pixel is background detail, or the still background (tighter than measure.py's 40: soft edges are not detail)
 _HAZE = 0.12  # frame heights around the first frame's objects where the still picture is its row's colour
 _OBJECT_NEAR = 70  # colour distance within which a pixel is of an object's colour (measure.py's)
 
