@@ -588,3 +588,60 @@ def test_supersampled_maps_cover_edges_in_part_and_move_by_less_than_a_pixel():
     assert not np.array_equal(layout.maps(nudged, 64, 112, supersample=4)[0], soft[0])
     with pytest.raises(ValueError, match="supersample"):
         layout.maps(feat, 64, 112, supersample=0)
+
+
+def test_every_true_track_shows_its_motion_by_the_spec_and_mirrored_slides_go_the_other_way():
+    from vitascope.models.world_parse import motion_class
+
+    shown = 0
+    for seed in range(40):
+        for aspect in (16 / 9, 9 / 16, 1.0):
+            scene = sample_scene(seed, aspect=aspect)
+            feat = layout.features(scene, 0.0, 48, 12.0, aspect=aspect)
+            for j, o in enumerate(scene.objects):
+                motion = motion_class(o)
+                assert layout.shows(feat, j, motion, o.shape, aspect), (seed, aspect, motion)
+                shown += 1
+                others = {"slide_left": "slide_right", "slide_right": "slide_left", "bouncing_left": "bouncing_right", "bouncing_right": "bouncing_left"}
+                if motion in others:
+                    turned = layout.mirror(feat, j, aspect)
+                    assert layout.shows(turned, j, others[motion], o.shape, aspect) and not layout.shows(turned, j, motion, o.shape, aspect)
+                    keep = [k for k in range(layout.FEATURES) if k not in (layout.PLACE, layout.PLACE + 1)]
+                    assert np.allclose(turned[..., keep], feat[..., keep]) and np.array_equal(np.delete(turned, j, 1), np.delete(feat, j, 1))
+                if motion in ("slide_left", "slide_right", "rising", "falling", "growing", "shrinking"):
+                    assert not layout.shows(feat, j, "still", o.shape, aspect)  # a track that goes somewhere is not still
+    assert shown > 150
+    still = layout.features(replace(_bouncing(), objects=(replace(_bouncing().objects[0], motion="still"),)), 0.0, 48, 12.0)
+    assert not layout.shows(still, 0, "bouncing", "ball", 16 / 9) and not layout.shows(still, 0, "slide_left", "ball", 16 / 9)
+
+
+def test_first_window_plans_move_the_way_their_labels_say():
+    from vitascope.models.world import fit_motions
+
+    aspect = 16 / 9
+    o = replace(_bouncing().objects[0], motion="slide_right", direction=0, speed=0.1)
+    feat = layout.features(replace(_bouncing(), objects=(o,)), 0.0, 48, 12.0, aspect=aspect)
+    wrong = layout.mirror(feat, 0, aspect)  # planned going left
+    fixed, shown = fit_motions(wrong, [("slide_right", "ball"), None, None], aspect)
+    assert shown == 1 and layout.shows(fixed, 0, "slide_right", "ball", aspect)
+    assert fit_motions(feat, [("rising", "ball"), None, None], aspect)[1] == 0  # a slide is no rise, and is left as it is
+    assert np.array_equal(fit_motions(feat, [("rising", "ball"), None, None], aspect)[0], feat)
+    # the planner samples several layouts as one batch; the model draws the first that shows most
+    torch.manual_seed(0)
+    planner = world_plan.WorldPlanner(world_plan.Planner_configs["plan-tiny-labels"])
+    torch.nn.init.normal_(planner.out.weight, std=0.5)  # an untrained planner whose samples differ
+    tokens, mask = text.encode(["a red ball slides right"])
+    null = text.encode([""])
+    labels = world_plan.scene_labels(replace(_bouncing(), objects=(o,)))
+    assert world_plan.label_reading(labels) == [("slide_right", "ball"), None, None]
+    one = world_plan.sample(planner, tokens, mask, null, aspect, 48, steps=2, generator=torch.Generator().manual_seed(5), labels=labels)
+    three = world_plan.sample(planner, tokens, mask, null, aspect, 48, steps=2, generator=torch.Generator().manual_seed(5), labels=labels, samples=3)
+    assert one.shape == (48, layout.SLOTS, layout.FEATURES) and three.shape == (3, 48, layout.SLOTS, layout.FEATURES)
+    assert not torch.allclose(three[0], three[1])
+    with pytest.raises(ValueError, match="samples"):
+        world_plan.sample(planner, tokens, mask, null, aspect, 48, steps=2, samples=0)
+    m = WorldModel.random("t", "world-tiny-layout", planner=planner, plan_steps=2, plan_candidates=3)
+    plan = m._layout(tokens, mask, np.zeros((0, layout.SLOTS, layout.FEATURES), np.float32), 0, 48, aspect, 64, 112, torch.Generator().manual_seed(1), labels=labels)[2]
+    assert plan.shape == (48, layout.SLOTS, layout.FEATURES)
+    with pytest.raises(ValueError, match="plan_candidates"):
+        WorldModel.random("t", "world-tiny-layout", planner=planner, plan_candidates=0)

@@ -112,6 +112,7 @@ def main() -> None:
     ap.add_argument("--layout", choices=("plan", "true", "none"), default="plan", help="layout-guided models: the planner's layout (what generate does), the scene's true layout, or none")
     ap.add_argument("--planner", default=None, help="layout-guided models: planner weights (default: world-plan.safetensors beside the weights)")
     ap.add_argument("--plan-guidance", type=float, default=2.0)
+    ap.add_argument("--plan-candidates", type=int, default=None, help="layouts the planner samples for a clip's first window, of which the first that shows the most of the motions asked for is drawn (default: the model's)")
     ap.add_argument("--plan-smooth", type=int, default=None, help="frames of the moving average over planned places (default: the model's)")
     ap.add_argument("--plan-settle", type=float, default=None, help="frame heights within which planned heights are held still (default: the model's, 0.006; 0: off)")
     ap.add_argument("--map-supersample", type=int, default=None, help="draw the layout maps' silhouettes at this many times the size, averaged down (default: the model's)")
@@ -136,6 +137,8 @@ def main() -> None:
         kw["parse_for"] = args.parse_for
         kw["plan_words"] = not args.labels_only
         kw["read_layout"] = not args.no_read_layout
+        if args.plan_candidates is not None:
+            kw["plan_candidates"] = args.plan_candidates
         if args.plan_smooth is not None:
             kw["plan_smooth"] = args.plan_smooth
         if args.map_supersample is not None:

@@ -145,12 +145,19 @@ def settings_vector(scene, drop: tuple[str, ...] = ()) -> np.ndarray:
     return out
 
 
+# a group of objects is read as named where the parser gives it at least this probability: at 0.5
+# a group the prompt names once was often read twice (a second group pointing at the same words or
+# at the camera's), and on the development words 0.7 reads the number of objects right in 80.0%
+# of prompts against 75.5%, the other attributes within an object (session 22)
+PRESENT = 0.7
+
+
 def scene_from_logits(logits: dict[str, torch.Tensor], b: int, max_objects: int = SLOTS) -> Scene:
     """The scene one row of parser logits reads: likeliest values; at least one object (a prompt
     that names none the parser can read still gets the likeliest group), at most max_objects."""
     settings = {k: SETTINGS[k][int(logits[k][b].argmax())] for k in SETTINGS}
     present = logits["present"][b].softmax(-1)[:, 1]
-    keep = [i for i in range(len(present)) if present[i] > 0.5] or [int(present.argmax())]
+    keep = [i for i in range(len(present)) if present[i] > PRESENT] or [int(present.argmax())]
     objs: list[WorldObject] = []
     for i in keep:
         a = {k: GROUP_ATTRS[k][int(logits[k][b, i].argmax())] for k in READ_ATTRS}
@@ -233,7 +240,7 @@ def _reword(prompt: str, logits: dict, pointers: dict, grams: torch.Tensor, pars
     feats = grams[: len(found)]
     within = torch.tensor([bool(_PUNCTUATION.search(prompt[a:z])) for _, a, z in found], dtype=torch.bool)  # spans no clause break
     present = logits["present"].softmax(-1)[:, 1]
-    groups = [i for i in range(len(present)) if present[i] > 0.5] or [int(present.argmax())]
+    groups = [i for i in range(len(present)) if present[i] > PRESENT] or [int(present.argmax())]
     spans = []  # (cosine, first char, end char, training phrase)
     for k in attrs:
         rows = [(logits[k], pointers[k])] if k in SETTINGS else [(logits[k][g], pointers[k][g]) for g in groups]

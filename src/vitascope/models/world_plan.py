@@ -61,6 +61,18 @@ def scene_labels(scene: Scene, slots: int = SLOTS) -> torch.Tensor:
     return out
 
 
+def label_reading(labels: torch.Tensor) -> list[tuple[str, str] | None]:
+    """Per slot of labels (SLOTS, LABELS): the (motion class, shape) they name, None where absent."""
+    out: list[tuple[str, str] | None] = []
+    for row in labels:
+        if row[0] <= 0:
+            out.append(None)
+            continue
+        picked = {k: values[int(torch.argmax(row[label_column(k, values[0]) : label_column(k, values[0]) + len(values)]))] for k, values in _LABEL_VALUES.items()}
+        out.append((picked["motion"], picked["shape"]))
+    return out
+
+
 @dataclass(frozen=True)
 class PlannerConfig:
     dim: int = 192
@@ -256,30 +268,39 @@ def sample(
     guidance: float = 2.0,
     generator: torch.Generator | None = None,
     labels: torch.Tensor | None = None,
+    samples: int = 1,
 ) -> torch.Tensor:
     """One layout (frames, SLOTS, FEATURES) for a prompt (tokens, mask: (1, L, D), (1, L)), by
     Euler steps of the flow from noise, classifier-free guided against the empty prompt `null`.
     ctx/ctx_mask: known frames (frames, SLOTS, FEATURES) and (frames,), kept as given; labels:
-    (SLOTS, LABELS) for a planner that reads them, guided against no labels with the empty prompt."""
+    (SLOTS, LABELS) for a planner that reads them, guided against no labels with the empty prompt.
+    samples > 1: that many layouts from independent noise, sampled as one batch, as
+    (samples, frames, SLOTS, FEATURES)."""
+    if samples < 1:
+        raise ValueError(f"samples must be at least 1. Got {samples}.")
     S, Fe = net.cfg.slots, net.cfg.features
+    n = samples
     ctx = torch.zeros(frames, S, FEATURES) if ctx is None else ctx
     ctx_mask = torch.zeros(frames) if ctx_mask is None else ctx_mask
     if net.cfg.displacement:
         ctx = to_plan(ctx)
     toks, tmask = text.pair((tokens, mask), null)
-    asp = torch.full((2,), float(aspect))
-    c, cm = ctx[None].expand(2, -1, -1, -1), ctx_mask[None].expand(2, -1)
-    x = torch.randn(1, frames, S, Fe, generator=generator)
+    toks, tmask = toks.repeat_interleave(n, 0), tmask.repeat_interleave(n, 0)  # the prompt's n rows, then the empty prompt's
+    asp = torch.full((2 * n,), float(aspect))
+    c, cm = ctx[None].expand(2 * n, -1, -1, -1), ctx_mask[None].expand(2 * n, -1)
+    x = torch.randn(n, frames, S, Fe, generator=generator)
     ts = torch.linspace(0, 1, steps + 1)
     keep = ctx_mask[None, :, None, None] > 0
-    lab = None if labels is None else torch.stack([labels, torch.zeros_like(labels)])
+    lab = None if labels is None else torch.cat([labels[None].expand(n, -1, -1), torch.zeros(n, *labels.shape)])
     for i in range(steps):
         t = ts[i]
-        v = net(torch.cat([x, x]), torch.full((2,), float(t)), toks, tmask, asp, c, cm, lab)
-        v = v[1:] + guidance * (v[:1] - v[1:])
+        v = net(torch.cat([x, x]), torch.full((2 * n,), float(t)), toks, tmask, asp, c, cm, lab)
+        v = v[n:] + guidance * (v[:n] - v[n:])
         x = x + (ts[i + 1] - t) * v
     x = torch.where(keep, ctx[None], x)
-    return from_plan(x[0]) if net.cfg.displacement else x[0]
+    if net.cfg.displacement:
+        x = torch.stack([from_plan(z) for z in x])
+    return x[0] if samples == 1 else x
 
 
 def widen(state: dict, cfg: PlannerConfig) -> dict:

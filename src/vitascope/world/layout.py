@@ -198,6 +198,77 @@ def contact_frames(feat: np.ndarray, fps: float = 12.0) -> list[tuple[int, int, 
     return out
 
 
+# what world-spec.md says each motion's track shows in 4 s, as a planned track is checked for it
+SPEC_SLIDE = 1 / 3  # sliding: along the ground by at least a third of the frame width
+SPEC_RISE = 1 / 3  # rising: up by at least a third of the frame height
+SPEC_AREA = 2.0  # growing, shrinking: the area changes at least this much
+SPEC_TURN = math.pi  # spinning: at least half a turn (of the shape's turn features: a box's quarter turn looks the same)
+SPEC_CONTACTS = 2  # bouncing: touches the ground at least twice
+_FALL_FROM = 0.45  # falling: starts with its centre in the upper part of the frame (frame heights)...
+_FALL_BY = 0.15  # ...and comes down at least this far
+_STILL = 0.1, 0.05, 1.3  # still: moves less than this across, this up or down, and grows or shrinks less than this
+
+
+def track(feat: np.ndarray, slot: int, aspect: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One slot's planned track, (T,) each: centre across (frame heights, unwrapped: a slide that
+    leaves one side and comes back at the other keeps counting), centre down, extent, and turn
+    (of the turn features, unwrapped)."""
+    f = np.asarray(feat, np.float32)[:, slot]
+    s = extents(f)
+    phase = np.unwrap(np.arctan2(f[:, PLACE + 1], f[:, PLACE]))
+    x = phase / (2 * math.pi) * _period(aspect, float(np.median(s)))
+    y = f[:, PLACE + 2] * _Y_SPREAD + _Y_MID
+    turn = np.unwrap(np.arctan2(f[:, PLACE + 5], f[:, PLACE + 4]))
+    return x, y, s, turn
+
+
+def shows(feat: np.ndarray, slot: int, motion: str, shape: str, aspect: float, fps: float = 12.0) -> bool:
+    """Does a slot's planned track show `motion` (a motion of the world, or bouncing_left /
+    bouncing_right) as world-spec.md describes it, over the layout's duration? A plan's own check,
+    on its numbers, before anything is drawn; thresholds scale with the duration (4 s in the spec)."""
+    x, y, s, turn = track(feat, slot, aspect)
+    T = len(x)
+    k = max(2, T // 8)  # each end averaged over a few frames...
+    part = (T - k) / fps / 4.0  # ...k frames apart less than the ends: the share of the spec's 4 seconds between them
+    dx = float(x[-k:].mean() - x[:k].mean())
+    dy = float(y[-k:].mean() - y[:k].mean())  # down the frame
+    area = float((s[-k:].mean() / s[:k].mean()) ** 2)
+    side = SPEC_SLIDE * aspect * part
+    if motion in ("slide_left", "slide_right"):
+        return (dx < -side if motion == "slide_left" else dx > side) and abs(dy) < _FALL_BY
+    if motion == "rising":
+        return -dy > SPEC_RISE * min(part, 1.0)
+    if motion == "falling":
+        return float(y[:k].mean()) < _FALL_FROM and dy > _FALL_BY
+    if motion == "growing":
+        return area > SPEC_AREA ** min(part, 1.0)
+    if motion == "shrinking":
+        return area < SPEC_AREA ** -min(part, 1.0)
+    if motion.startswith("bouncing"):
+        contacts = sum(1 for _, j, _ in contact_frames(feat, fps) if j == slot)
+        way = {"bouncing_left": -1, "bouncing_right": 1}.get(motion, 0)
+        return contacts >= SPEC_CONTACTS * part and (way == 0 or way * dx > side / 2)
+    if motion == "spinning" and SYMMETRY[shape]:
+        return abs(float(turn[-1] - turn[0])) > SPEC_TURN * part and abs(dx) < side / 2
+    far, high, grow = _STILL  # still, and a spinning ball (it looks still)
+    return abs(dx) < far and abs(dy) < high and 1 / grow < area < grow
+
+
+def mirror(feat: np.ndarray, slot: int, aspect: float) -> np.ndarray:
+    """A layout with one slot's track mirrored left for right about the frame's middle (its
+    motion across reversed, all else as it was). Returns a copy."""
+    out = np.array(feat, np.float32, copy=True)
+    f = out[:, slot]
+    s = float(np.median(extents(f)))
+    # centre across = phase / 2 pi * period - ...: x -> aspect - x is phase -> c - phase
+    c = 2 * math.pi * (1 - s / _period(aspect, s))
+    cos_p, sin_p = f[:, PLACE].copy(), f[:, PLACE + 1].copy()
+    f[:, PLACE] = math.cos(c) * cos_p + math.sin(c) * sin_p
+    f[:, PLACE + 1] = math.sin(c) * cos_p - math.cos(c) * sin_p
+    out[:, slot] = f
+    return out
+
+
 def cues(feat: np.ndarray, env_per_frame: int, fps: float = 12.0) -> np.ndarray:
     """Sound cues of a layout for the world network's audio: (CUE_CHANNELS, T * env_per_frame),
     float32, the strength of each contact at its frame's first envelope step, in the channel of
