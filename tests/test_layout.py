@@ -645,3 +645,46 @@ def test_first_window_plans_move_the_way_their_labels_say():
     assert plan.shape == (48, layout.SLOTS, layout.FEATURES)
     with pytest.raises(ValueError, match="plan_candidates"):
         WorldModel.random("t", "world-tiny-layout", planner=planner, plan_candidates=0)
+
+
+def test_crowded_counts_frames_where_objects_of_one_colour_meet():
+    from vitascope.world.scene import Scene, WorldObject
+
+    def plan(*objects):
+        return layout.features(Scene(objects=objects, seed=1, detail_seed=1, aspect=16 / 9), 0.0, 48, 12.0)
+
+    red = WorldObject("red", "ball", "big", "still", x0=0.5)
+    assert layout.crowded(plan(red, replace(red, x0=0.55)), 16 / 9) == 48  # one blob all along
+    assert layout.crowded(plan(red, replace(red, x0=1.4)), 16 / 9) == 0  # apart
+    assert layout.crowded(plan(red, replace(red, x0=0.55, colour="blue")), 16 / 9) == 0  # two colours are two blobs
+    passing = layout.crowded(plan(replace(red, x0=0.2, motion="slide_right", speed=0.15), replace(red, x0=1.4)), 16 / 9)
+    assert 0 < passing < 48  # a slide that passes another meets it for a while
+
+
+def test_windows_that_continue_a_plan_are_checked_only_for_which_way_things_move():
+    torch.manual_seed(0)
+    planner = world_plan.WorldPlanner(world_plan.Planner_configs["plan-tiny-labels"])
+    torch.nn.init.normal_(planner.out.weight, std=0.5)
+    o = replace(_bouncing().objects[0], motion="slide_right", direction=0, speed=0.1)
+    scene = replace(_bouncing(), objects=(o,))
+    known = layout.features(scene, 0.0, 12, 12.0)
+    tokens, mask = text.encode(["a red ball slides right"])
+    labels = world_plan.scene_labels(scene)
+    calls = []
+    real = world_plan.sample
+
+    def counting(*a, **kw):
+        calls.append(kw.get("samples", 1))
+        return real(*a, **kw)
+
+    world_plan.sample = counting
+    try:
+        m = WorldModel.random("t", "world-tiny-layout", planner=planner, plan_steps=2, continue_candidates=3)
+        plan = m._layout(tokens, mask, known, 12, 36, 16 / 9, 64, 112, torch.Generator().manual_seed(1), labels=labels)[2]
+        assert np.array_equal(plan[:12], known) and plan.shape == (48, layout.SLOTS, layout.FEATURES)  # the known frames stay
+        m._layout(tokens, mask, known, 12, 36, 16 / 9, 64, 112, torch.Generator().manual_seed(1), labels=world_plan.scene_labels(_bouncing()))
+    finally:
+        world_plan.sample = real
+    assert calls == [3, 1]  # a slide's continuation is chosen from 3; a bounce without a direction is not checked
+    with pytest.raises(ValueError, match="continue_candidates"):
+        WorldModel.random("t", "world-tiny-layout", planner=planner, continue_candidates=0)

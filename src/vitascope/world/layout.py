@@ -254,6 +254,25 @@ def shows(feat: np.ndarray, slot: int, motion: str, shape: str, aspect: float, f
     return abs(dx) < far and abs(dy) < high and 1 / grow < area < grow
 
 
+def crowded(feat: np.ndarray, aspect: float) -> int:
+    """Frames in which two objects of one colour overlap (their squares of side `extent` about
+    their centres meet), where they are seen as one blob, summed over such pairs. Tells apart
+    plans that show the same motions."""
+    feat = np.asarray(feat, np.float32)
+    slots = [j for j in range(feat.shape[1]) if (feat[:, j, 0] > 0).all()]
+    tracks = {j: track(feat, j, aspect) for j in slots}
+    out = 0
+    for a in slots:
+        for b in slots:
+            if b <= a or identity(feat[0, a])[0] != identity(feat[0, b])[0]:
+                continue
+            (xa, ya, sa, _), (xb, yb, sb, _) = tracks[a], tracks[b]
+            reach = (sa + sb) / 2
+            dx = np.abs((xa - xb + aspect / 2) % aspect - aspect / 2)  # across the wrap
+            out += int(((dx < reach) & (np.abs(ya - yb) < reach)).sum())
+    return out
+
+
 def mirror(feat: np.ndarray, slot: int, aspect: float) -> np.ndarray:
     """A layout with one slot's track mirrored left for right about the frame's middle (its
     motion across reversed, all else as it was). Returns a copy."""
