@@ -114,9 +114,9 @@ class WorldModel:
         sampled for a window that continues a plan (extensions, longer clips, image-to-video) where
         the labels ask for a motion across (a slide, a directed bounce), of which the first whose
         objects go the way asked for most is drawn (the known frames cannot be mirrored; 1: one,
-        unchecked). parser: the prompt parser
-        (models/world_parse.py) that rewrites each prompt into the world's training words; parse_for: who reads the rewritten prompt, "plan" (the planner;
-        the network reads the user's words) or "all" (the planner and the network); without a parser
+        unchecked). parser: the prompt parser (models/world_parse.py) that rewrites each prompt
+        into the world's training words; parse_for: who reads the rewritten prompt, "plan" (the
+        planner; the network reads the user's words) or "all" (the planner and the network); without a parser
         both read the prompt as given. plan_words: whether a planner that reads the parser's labels
         also reads its rewritten prompt (False: the labels alone, see `plan_inputs`). read_layout:
         whether image-to-video and extensions are planned too, continuing the layout read from the
@@ -419,7 +419,7 @@ class WorldModel:
                 best = feat
                 break
             feat, shown = fit_motions(feat, wants, aspect, mirror=ctx_n == 0)  # known frames are not mirrored
-            rank = (shown, -layout.crowded(feat, aspect))
+            rank = (shown, -layout.crowded(feat, aspect) if k > 1 else 0)  # one layout needs no tie-break
             if best is None or rank > best_shown:  # the first that shows the most motions asked for, then keeps objects of one colour apart most
                 best, best_shown = feat, rank
         feat = best

@@ -63,14 +63,12 @@ def scene_labels(scene: Scene, slots: int = SLOTS) -> torch.Tensor:
 
 def label_reading(labels: torch.Tensor) -> list[tuple[str, str] | None]:
     """Per slot of labels (SLOTS, LABELS): the (motion class, shape) they name, None where absent."""
-    out: list[tuple[str, str] | None] = []
-    for row in labels:
-        if row[0] <= 0:
-            out.append(None)
-            continue
-        picked = {k: values[int(torch.argmax(row[label_column(k, values[0]) : label_column(k, values[0]) + len(values)]))] for k, values in _LABEL_VALUES.items()}
-        out.append((picked["motion"], picked["shape"]))
-    return out
+    def named(row: torch.Tensor, kind: str) -> str:
+        values = _LABEL_VALUES[kind]
+        at = label_column(kind, values[0])
+        return values[int(row[at : at + len(values)].argmax())]
+
+    return [(named(row, "motion"), named(row, "shape")) if row[0] > 0 else None for row in labels]
 
 
 @dataclass(frozen=True)
@@ -299,7 +297,7 @@ def sample(
         x = x + (ts[i + 1] - t) * v
     x = torch.where(keep, ctx[None], x)
     if net.cfg.displacement:
-        x = torch.stack([from_plan(z) for z in x])
+        x = from_plan(x)  # batched: (..., T, SLOTS, FEATURES + 1)
     return x[0] if samples == 1 else x
 
 
