@@ -71,6 +71,30 @@ def test_background_fills_what_objects_always_cover_from_its_row_and_keeps_weath
         camera.background(frames, objects[:, :3])
 
 
+def test_hold_shows_one_still_background_behind_the_objects_as_drawn():
+    """A still camera held: the haze a moving object trails (which the measurement reads as the
+    background drifting) is gone, every frame shows the same background, objects stay as drawn."""
+    T, H, W = 12, 16, 40
+    frames = np.zeros((T, H, W, 3), np.uint8)
+    frames[:, :8] = (135, 200, 240)
+    frames[:, 8:] = (70, 150, 60)
+    objects = np.zeros((T, H, W), bool)
+    for i in range(T):
+        x = 4 + 2 * i
+        objects[i, 9:13, x : x + 4] = True
+        frames[i, 9:13, max(0, x - 6) : x] = (150, 120, 80)  # the haze behind it, of no palette colour
+    frames[objects] = (220, 40, 40)
+    held = camera.move(frames, objects, "static", 12.0, hold=True, grow=0)
+    assert np.array_equal(held[objects], frames[objects])
+    outside = ~objects.any(0)  # never covered: the still background, the same in every frame
+    assert (held[:, outside] == held[0, outside]).all()
+    assert (held[:, 9:13][~objects[:, 9:13]] == (70, 150, 60)).all()  # the haze is ground again
+    assert np.array_equal(camera.move(frames, objects, "static", 12.0), frames)  # without hold: as drawn
+    snow = frames.copy()
+    snow[3, 2, 30] = (250, 250, 255)  # a flake in one frame
+    assert tuple(camera.move(snow, objects, "static", 12.0, hold=True, falling=True, grow=0)[3, 2, 30]) == (250, 250, 255)
+
+
 def test_world_model_moves_the_camera_the_prompt_asks_for():
     """The shipped parsers read the camera; the planned clip's background moves with it, its first
     frame and objects as drawn. A still camera, or move_camera=False, leaves the frames as drawn."""
@@ -89,3 +113,7 @@ def test_world_model_moves_the_camera_the_prompt_asks_for():
     m.move_camera = True
     still = m.generate(replace(req, prompt="a red ball bounces on green grass"), lambda f: None)
     assert still.info["camera"] == "static"
+    m.hold_camera = False
+    drawn = m.generate(replace(req, prompt="a red ball bounces on green grass"), lambda f: None)
+    assert not np.array_equal(still.frames, drawn.frames)  # held still behind the ball, or as drawn
+    assert np.array_equal(still.audio, drawn.audio)

@@ -93,6 +93,7 @@ class WorldModel:
         foley_sharp: bool = True,
         lexicon: "world_lexicon.Lexicon | None | str" = "default",
         move_camera: bool = True,
+        hold_camera: bool = True,
         foley_fill: bool = True,
     ):
         """steps: sampling steps per window (12: on 72 validation prompts as good as 16 and 24, in
@@ -201,6 +202,7 @@ class WorldModel:
         self.foley_sharp = foley_sharp
         self.lexicon = world_lexicon.default() if lexicon == "default" else lexicon
         self.move_camera = move_camera
+        self.hold_camera = hold_camera
         self.foley_fill = foley_fill
         # a latent model samples FrameAE latents: clips in and out go through the autoencoder
         self.ae = world_ae.load(net.cfg.autoencoder, WEIGHTS_DIR) if net.cfg.video_channels != 3 else None
@@ -306,6 +308,8 @@ class WorldModel:
         plan_prompt, labels = plan_inputs(self.planner, read, prompt, self.plan_words) if planned else (None, None)
         rest = self.plan_rest and (read is None or read.camera != "zoom_in")  # a zoom moves the ground down the frame
         moving = read.camera if planned and self.move_camera and read is not None and read.camera != "static" else None
+        # a still camera's background held still behind the objects (`camera.move(hold=True)`)
+        holding = planned and self.hold_camera and read is not None and read.camera == "static"
         net_prompt = describe(read) if read is not None and self.parse_for == "all" else words
         if settings is not None and not self.network_words:
             net_prompt = ""  # the settings (and the layout) say it all
@@ -371,6 +375,8 @@ class WorldModel:
             new_v = ((new_v.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()  # (n, H, W, 3)
             if moving is not None:  # the network drew a still camera: the background moves as the prompt's camera does
                 new_v = camera.move(new_v, lay[0, 0, ctx_n : ctx_n + n_new].numpy() > 0, moving, FPS, t0=1 / FPS if ctx_n else 0.0)
+            elif holding:
+                new_v = camera.move(new_v, lay[0, 0, ctx_n : ctx_n + n_new].numpy() > 0, "static", FPS, hold=True, falling=read.weather == "snow")
             frames = np.concatenate([frames, new_v])
             new_a = feature_to_amp(out.audio[0, :, ctx_n * E : (ctx_n + n_new) * E].T.numpy())
             env = np.concatenate([env, new_a.astype(np.float32)])

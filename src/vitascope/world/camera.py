@@ -35,6 +35,8 @@ ZOOM_RATE = Scene.__dataclass_fields__["zoom_rate"].default  # log-scale per sec
 _RAIN_ID = [k for _, (k, _) in _PALETTE].index("rain")
 _RAIN_NEAR = 30  # colour distance within which a pixel is rain (measure.py's)
 _DETAIL_IDS = [i for i, (_, (k, _)) in enumerate(_PALETTE) if k in ("cloud", "tuft", "white")]
+_FALLING_IDS = [i for i, (_, (k, _)) in enumerate(_PALETTE) if k in ("cloud", "white")]  # snow as the measurement reads it
+_SNOW_NEAR = 40  # colour distance within which a pixel is snow (measure.py's)
 _DETAIL_NEAR = 24  # colour distance within which a first-frame pixel is background detail, or the still background (tighter than measure.py's 40: soft edges are not detail)
 _HAZE = 0.12  # frame heights around the first frame's objects where the still picture is its row's colour
 _OBJECT_NEAR = 70  # colour distance within which a pixel is of an object's colour (measure.py's)
@@ -106,16 +108,19 @@ def view(plate: np.ndarray, camera: str, t: float, pan_speed: float = PAN_SPEED,
     raise ValueError(f"camera must be one of static, {', '.join(CAMERAS_MOVING)}. Got {camera!r}.")
 
 
-def move(frames: np.ndarray, objects: np.ndarray, camera: str, fps: float, t0: float = 0.0, pan_speed: float = PAN_SPEED, zoom_rate: float = ZOOM_RATE, grow: int = 1) -> np.ndarray:
+def move(frames: np.ndarray, objects: np.ndarray, camera: str, fps: float, t0: float = 0.0, pan_speed: float = PAN_SPEED, zoom_rate: float = ZOOM_RATE, grow: int = 1, hold: bool = False, falling: bool = False) -> np.ndarray:
     """Frames (T, H, W, 3) uint8 drawn for a still camera, as `camera` shows them: frame i is
     t0 + i / fps seconds after the moment of the first frame, whose background they all show
     moved (t0 = 1 / fps for frames that continue a clip whose last frame is that moment, 0 for a
     clip's first frame). Pixels inside `objects` (T, H, W) bool or of an object's colour anywhere
     (`object_coloured`), grown by `grow` pixels, and pixels of rain stay as drawn; the rest show
-    the moved background. A static camera returns the frames as they are."""
-    if camera == "static":
+    the moved background. A static camera returns the frames as they are, or with `hold` shows
+    the still picture behind the objects in every frame: what the network drew around a moving
+    object (the haze it trails, which drifts with it, as a pan's background does) is gone.
+    falling: white specks stay as drawn too (snow falls through each frame, as rain does)."""
+    if camera == "static" and not hold:
         return frames
-    if camera not in CAMERAS_MOVING:
+    if camera not in CAMERAS_MOVING + ("static",):
         raise ValueError(f"camera must be one of static, {', '.join(CAMERAS_MOVING)}. Got {camera!r}.")
     frames = np.asarray(frames, np.uint8)
     palette = nearest_palette(frames)
@@ -144,6 +149,8 @@ def move(frames: np.ndarray, objects: np.ndarray, camera: str, fps: float, t0: f
     rows = np.where(np.isnan(rows), np.median(still, axis=1, keepdims=True), rows)
     plate = np.where(around[..., None], np.broadcast_to(rows, plate.shape), plate).round().astype(np.uint8)
     keep = objects | rain  # rain falls through each frame as drawn
+    if falling:
+        keep = keep | (np.isin(idx, _FALLING_IDS) & (dist < _SNOW_NEAR))
     out = frames.copy()
     for i in range(len(frames)):
         shown = view(plate, camera, t0 + i / fps, pan_speed, zoom_rate)
