@@ -68,6 +68,29 @@ def test_layout_features_carry_a_spinning_objects_turn():
         assert np.cos(k * (got - angle)) == pytest.approx(1.0, abs=1e-5)  # the same turn up to the shape's symmetry
 
 
+def test_steady_turn_spins_at_the_plans_mean_rate_and_keeps_known_frames():
+    scene = next(s for s in (sample_scene(i) for i in range(200)) if any(o.motion == "spinning" and o.shape == "triangle" for o in s.objects))
+    j = next(j for j, o in enumerate(scene.objects) if o.motion == "spinning" and o.shape == "triangle")
+    feat = layout.features(scene, 1.0, 24, 12.0)
+    steady = layout.steady_turn(feat, j)
+    np.testing.assert_allclose(steady, feat, atol=1e-4)  # the world's own spin is steady already
+    rng = np.random.default_rng(0)
+    turn = np.unwrap(np.arctan2(feat[:, j, layout.PLACE + 5], feat[:, j, layout.PLACE + 4]))
+    shaky = feat.copy()
+    wobble = turn + rng.normal(0, 0.5, len(turn))  # a planner's spin: back and forth about the mean
+    shaky[:, j, layout.PLACE + 4], shaky[:, j, layout.PLACE + 5] = np.cos(wobble), np.sin(wobble)
+    for start in (0, 6):
+        got = layout.steady_turn(shaky, j, start=start)
+        assert np.array_equal(got[:start], shaky[:start])  # carried-over frames stay
+        new = np.unwrap(np.arctan2(got[:, j, layout.PLACE + 5], got[:, j, layout.PLACE + 4]))
+        steps = np.diff(new[max(start - 1, 0) :])
+        assert steps.std() < 1e-4 and np.sign(steps.mean()) == np.sign(np.diff(turn).mean())
+        assert abs(steps.mean() - np.diff(turn).mean()) < 0.1
+        others = [k for k in range(layout.FEATURES) if k not in (layout.PLACE + 4, layout.PLACE + 5)]
+        assert np.array_equal(got[:, :, others], shaky[:, :, others])  # only the turn changes
+        assert np.array_equal(np.delete(got, j, axis=1), np.delete(shaky, j, axis=1))
+
+
 def _grown(plain_config: str, grown_config: str, t: float | None = None):
     """A network of plain_config with weights off their initial values, one of grown_config
     started from its weights, and inputs for both (B, T, H, W = 1, 16, 32, 48)."""
