@@ -13,7 +13,9 @@ detail (clouds, stars, tufts) or the clip's still background (each pixel's media
 frames where no object covers it), that median elsewhere, and near the first frame's objects,
 whose haze even the median holds, its row's colour. The network's detail flickers from frame to
 frame; in a moving shot the first frame's holds still and moves. Snow the network draws is
-white, as stars are, and moves with the stars.
+white, as stars are, and moves with the stars. A still camera is held still the same way
+(`hold`): the picture, not moved, behind each frame's objects and rain, so that what the network
+draws around a moving object (a haze that drifts with it) does not read as the background moving.
 
 Every pixel still comes from the network; only where the background's pixels are shown moves.
 """
