@@ -28,17 +28,13 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
-from .measure import _PALETTE, OBJECT_IDS, nearest_palette
+from .measure import _PALETTE, OBJECT_IDS, nearest_palette, rain_pixels, white_pixels
 from .scene import HORIZON, Scene
 
 CAMERAS_MOVING = ("pan_left", "pan_right", "zoom_in")
 PAN_SPEED = Scene.__dataclass_fields__["pan_speed"].default  # frame widths per second
 ZOOM_RATE = Scene.__dataclass_fields__["zoom_rate"].default  # log-scale per second
-_RAIN_ID = [k for _, (k, _) in _PALETTE].index("rain")
-_RAIN_NEAR = 30  # colour distance within which a pixel is rain (measure.py's)
 _DETAIL_IDS = [i for i, (_, (k, _)) in enumerate(_PALETTE) if k in ("cloud", "tuft", "white")]
-_FALLING_IDS = [i for i, (_, (k, _)) in enumerate(_PALETTE) if k in ("cloud", "white")]  # snow as the measurement reads it
-_SNOW_NEAR = 40  # colour distance within which a pixel is snow (measure.py's)
 _DETAIL_NEAR = 24  # colour distance within which a first-frame pixel is background detail, or the still background (tighter than measure.py's 40: soft edges are not detail)
 _HAZE = 0.12  # frame heights around the first frame's objects where the still picture is its row's colour
 _OBJECT_NEAR = 70  # colour distance within which a pixel is of an object's colour (measure.py's)
@@ -47,7 +43,7 @@ _OBJECT_NEAR = 70  # colour distance within which a pixel is of an object's colo
 def rain_coloured(frames: np.ndarray, palette: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(..., H, W) bool: pixels of the rain's colour. palette: `nearest_palette(frames)`, if read."""
     idx, dist = nearest_palette(frames) if palette is None else palette
-    return (idx == _RAIN_ID) & (dist < _RAIN_NEAR)
+    return rain_pixels(idx, dist)
 
 
 def object_coloured(frames: np.ndarray, palette: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
@@ -152,7 +148,7 @@ def move(frames: np.ndarray, objects: np.ndarray, camera: str, fps: float, t0: f
     plate = np.where(around[..., None], np.broadcast_to(rows, plate.shape), plate).round().astype(np.uint8)
     keep = objects | rain  # rain falls through each frame as drawn
     if falling:
-        keep = keep | (np.isin(idx, _FALLING_IDS) & (dist < _SNOW_NEAR))
+        keep = keep | white_pixels(idx, dist)
     out = frames.copy()
     for i in range(len(frames)):
         shown = view(plate, camera, t0 + i / fps, pan_speed, zoom_rate)

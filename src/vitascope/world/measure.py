@@ -29,6 +29,21 @@ _PALETTE = (
 )
 _PAL_RGB = np.array([c for c, _ in _PALETTE], np.float32)
 OBJECT_IDS = {i: n for i, (_, (k, n)) in enumerate(_PALETTE) if k == "object"}  # palette index: object colour
+_RAIN_ID = [k for _, (k, _) in _PALETTE].index("rain")
+_WHITE_IDS = [i for i, (_, (k, _)) in enumerate(_PALETTE) if k in ("white", "cloud")]  # snowflakes, and clouds and stars
+RAIN_NEAR = 30  # colour distance within which a pixel is rain
+WHITE_NEAR = 40  # colour distance within which a pixel is white (snow, once it falls)
+
+
+def rain_pixels(idx: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """Pixels of the rain's colour, from `nearest_palette`'s (idx, dist)."""
+    return (idx == _RAIN_ID) & (dist < RAIN_NEAR)
+
+
+def white_pixels(idx: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """Pixels of a snowflake's or a cloud's white, from `nearest_palette`'s (idx, dist): the
+    snow test's candidates (`_weather` keeps the small ones that fall)."""
+    return np.isin(idx, _WHITE_IDS) & (dist < WHITE_NEAR)
 
 
 @dataclass
@@ -258,11 +273,9 @@ def _shift(a: np.ndarray, b: np.ndarray, max_shift: int) -> float:
 
 
 def _weather(idx, dist, horizon, ground, H, fps) -> str:
-    kinds = [k for _, (k, _) in _PALETTE]
-    rain = (idx == kinds.index("rain")) & (dist < 30)
-    if rain.mean() > 0.002:
+    if rain_pixels(idx, dist).mean() > 0.002:
         return "rain"
-    white = np.isin(idx, [i for i, k in enumerate(kinds) if k in ("white", "cloud")]) & (dist < 40)
+    white = white_pixels(idx, dist)
     if ground == "snow":
         white[:, horizon:] = False
     small = max(2, int((0.03 * H) ** 2))
