@@ -315,9 +315,9 @@ class WorldModel:
             settings = torch.from_numpy(world_parse.settings_vector(read, drop=unsure))[None]
         plan_prompt, labels = plan_inputs(self.planner, read, prompt, self.plan_words) if planned else (None, None)
         rest = self.plan_rest and (read is None or read.camera != "zoom_in")  # a zoom moves the ground down the frame
-        moving = read.camera if planned and self.move_camera and read is not None and read.camera != "static" else None
-        # a still camera's background held still behind the objects (`camera.move(hold=True)`)
-        holding = planned and self.hold_camera and read is not None and read.camera == "static"
+        # the camera the network's still drawing is shown through (`camera.move`): a pan or zoom
+        # moves its background, a still camera holds it still behind the objects; None: as drawn
+        shot = read.camera if planned and read is not None and (self.hold_camera if read.camera == "static" else self.move_camera) else None
         net_prompt = describe(read) if read is not None and self.parse_for == "all" else words
         if settings is not None and not self.network_words:
             net_prompt = ""  # the settings (and the layout) say it all
@@ -381,10 +381,9 @@ class WorldModel:
             out = flow.integrate(velocity, noise_v, noise_a, flow.time_grid(self.steps, shift=self.shift, start=t_start), step_progress, eta=self.eta, generator=gen)
             new_v = self._decode(out.video[0, :, ctx_n : ctx_n + n_new])
             new_v = ((new_v.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()  # (n, H, W, 3)
-            if moving is not None:  # the network drew a still camera: the background moves as the prompt's camera does
-                new_v = camera.move(new_v, lay[0, 0, ctx_n : ctx_n + n_new].numpy() > 0, moving, FPS, t0=1 / FPS if ctx_n else 0.0)
-            elif holding:
-                new_v = camera.move(new_v, lay[0, 0, ctx_n : ctx_n + n_new].numpy() > 0, "static", FPS, hold=True, falling=read.weather == "snow")
+            if shot is not None:  # snow falls through a held shot as drawn; a moving one carries it with the stars
+                held = shot == "static"
+                new_v = camera.move(new_v, lay[0, 0, ctx_n : ctx_n + n_new].numpy() > 0, shot, FPS, t0=1 / FPS if ctx_n else 0.0, hold=held, falling=held and read.weather == "snow")
             frames = np.concatenate([frames, new_v])
             new_a = feature_to_amp(out.audio[0, :, ctx_n * E : (ctx_n + n_new) * E].T.numpy())
             env = np.concatenate([env, new_a.astype(np.float32)])
@@ -400,7 +399,7 @@ class WorldModel:
                 new_env = world_foley.fill(new_env, plan, drawn, FPS)
             env = np.concatenate([env[: given * E], new_env[planned_before * E :]])
         wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
-        info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "camera": moving or "static", "read_prompt": prompt, "network_prompt": net_prompt, "plan_prompt": plan_prompt, "sound": "foley" if heard else "network"}
+        info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "camera": shot or "static", "read_prompt": prompt, "network_prompt": net_prompt, "plan_prompt": plan_prompt, "sound": "foley" if heard else "network"}
         if settings is not None:
             info["settings"] = {k: getattr(read, k) for k in world_parse.SETTINGS if k not in unsure}
         return GenerationResult(frames=frames, fps=FPS, audio=wave, sample_rate=SAMPLE_RATE, info=info)
