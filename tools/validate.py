@@ -85,11 +85,12 @@ def add_pipeline_switches(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--steady-spins", action="store_true", help="spins turned at the plan's mean rate (layout.steady_turn), not as planned")
     ap.add_argument("--no-hold", action="store_true", help="a still camera's frames as the network drew them, not its background held still behind the objects (world/camera.py: move(hold=True))")
     ap.add_argument("--no-camera", action="store_true", help="leave the frames as the network drew them, for a still camera, whatever camera the prompt asks for (world/camera.py)")
+    ap.add_argument("--weather-guidance", type=float, default=None, help="how far the detail head is pushed from its drawing of the same scene with the sky clear, where the settings say rain (default: the model's; 0: off)")
 
 
 def pipeline_switches(args: argparse.Namespace) -> dict:
     """WorldModel's keyword arguments for the switches `add_pipeline_switches` adds."""
-    return {**({"lexicon": None} if args.no_lexicon else {}), **({"foley_sharp": False} if args.no_sharpen else {}), **({"plan_rest": False} if args.no_rest else {}), **({"move_camera": False} if args.no_camera else {}), **({"hold_camera": False} if args.no_hold else {}), **({"steady_spins": True} if args.steady_spins else {}), **({"foley_fill": False} if args.no_fill else {})}
+    return {**({"lexicon": None} if args.no_lexicon else {}), **({"foley_sharp": False} if args.no_sharpen else {}), **({"plan_rest": False} if args.no_rest else {}), **({"move_camera": False} if args.no_camera else {}), **({"hold_camera": False} if args.no_hold else {}), **({"steady_spins": True} if args.steady_spins else {}), **({"foley_fill": False} if args.no_fill else {}), **({"weather_guidance": args.weather_guidance} if args.weather_guidance is not None else {})}
 
 
 def reword_attrs(spec: str) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ a clip is extended: the same model, the same code path, seamless at any length.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,11 @@ PLANNER_FILE = "world-plan.safetensors"
 PARSER_FILE = "world-parse.safetensors"
 FOLEY_FILE = "world-foley.safetensors"  # the sound of planned clips, heard from their layout (models/world_foley.py)
 PHRASE_PARSER_FILE = "world-parse-phrases.safetensors"  # a phrase parser, read together with the other where both lie beside the weights
+
+# the weather whose drawing is guided (WorldModel.weather_guidance): rain, which the network draws
+# faintly; its snow is a still speckle, not flakes that fall, and guidance makes it no more so
+GUIDED_WEATHER = ("rain",)
+GUIDE_CLEAR = 2  # pixels around a planned object where the weather is not guided (its colours and outline are left to the prompt)
 
 CAPABILITIES = Capabilities(
     text_to_video=True,
@@ -96,6 +102,7 @@ class WorldModel:
         hold_camera: bool = True,
         steady_spins: bool = False,
         foley_fill: bool = True,
+        weather_guidance: float = 2.0,
     ):
         """steps: sampling steps per window (12: on 72 validation prompts as good as 16 and 24, in
         half the time of 24; model card, "What session 20 built"); guidance: classifier-free
@@ -212,6 +219,9 @@ class WorldModel:
         self.hold_camera = hold_camera
         self.steady_spins = steady_spins
         self.foley_fill = foley_fill
+        if weather_guidance < 0:
+            raise ValueError(f"weather_guidance must be at least 0. Got {weather_guidance}.")
+        self.weather_guidance = weather_guidance
         # a latent model samples FrameAE latents: clips in and out go through the autoencoder
         self.ae = world_ae.load(net.cfg.autoencoder, WEIGHTS_DIR) if net.cfg.video_channels != 3 else None
 
@@ -253,11 +263,13 @@ class WorldModel:
         return native_size(width, height, self.short_side)
 
     # --- sampling -------------------------------------------------------------------------------
-    def _velocity(self, tokens, mask, ctx_v, ctx_a, ctx_m, lay=None, cues=None, settings=None):
+    def _velocity(self, tokens, mask, ctx_v, ctx_a, ctx_m, lay=None, cues=None, settings=None, clear=None):
         """Classifier-free guided velocity: the prompt's and the empty prompt's, run as one batch
         (both given the layout's maps `lay` and sound cues where there is a layout; the prompt's
         settings, (1, SETTINGS_WIDTH) for a network that reads them, go with the prompt and none
-        with the empty prompt, as in training)."""
+        with the empty prompt, as in training). clear: those settings with the weather clear, where
+        the weather is guided: the detail head's correction is pushed weather_guidance further
+        from its correction for them, but within GUIDE_CLEAR pixels of a planned object."""
         both_settings = None if settings is None else torch.cat([settings, torch.zeros_like(settings)])
         both_tokens, both_mask = text.pair((tokens, mask), self._null_prompt())  # the prompt first
         tokens, mask = both_tokens[:1], both_mask[:1]
@@ -270,14 +282,26 @@ class WorldModel:
             return tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
 
         context = run(self.net.video_context, ctx_v, ctx_m, lay)  # what the network reads of the known frames and the layout, once for all steps
+        gw = self.weather_guidance if clear is not None else 0.0
+        # the weather is guided away from the planned objects (everywhere in a clip drawn without a plan)
+        k = 2 * GUIDE_CLEAR + 1
+        weather_area = 1.0 if lay is None else 1.0 - torch.nn.functional.max_pool3d(lay[:, :1], (1, k, k), 1, (0, GUIDE_CLEAR, GUIDE_CLEAR)).clamp(0, 1)
+
+        def detail(xv, video, t):  # the detail head on an estimate, guided on the weather where asked
+            out = run(self.net.refine, xv, video, t, lay, settings)
+            if gw:
+                out = out + gw * weather_area * (out - run(self.net.refine, xv, video, t, lay, clear))
+            return out
 
         def v(video, audio, t):
             if g == 1.0 or not lo <= float(t[0]) < hi:
-                xv, xa = run(self.net, video, audio, t, tokens, mask, ctx_v, ctx_a, ctx_m, layout=lay, cues=cues, settings=settings, context=context)
+                xv, xa = run(self.net, video, audio, t, tokens, mask, ctx_v, ctx_a, ctx_m, refine=not gw, layout=lay, cues=cues, settings=settings, context=context)
+                if gw:
+                    xv = detail(xv, video, t)
             else:  # the clip read with the prompt and with the empty prompt, as one batch
                 dv, da = run(self.net, video, audio, t, both_tokens, both_mask, ctx_v, ctx_a, ctx_m, refine=False, layout=lay, cues=cues, settings=both_settings, context=context)
                 xv, xa = dv[1:] + g * (dv[:1] - dv[1:]), da[1:] + g * (da[:1] - da[1:])  # guidance scale g on the data estimate; 1 is the prompt alone
-                xv = run(self.net.refine, xv, video, t, lay, settings)  # the detail head, once, on the guided estimate
+                xv = detail(xv, video, t)  # the detail head, once, on the guided estimate
             return flow.velocity(xv, video, t), flow.velocity(xa, audio, t)
 
         return v
@@ -309,10 +333,12 @@ class WorldModel:
         if self.parser is not None and (planned or reads_settings or self.parse_for == "all" or self.reword) and prompt.strip():
             read, sure, words = self.parser.reword([prompt], self.reword)[0]
         # a network that reads the scene's settings gets those the parser is sure of (none for an empty prompt)
-        settings = None
+        settings = clear = None
         if reads_settings and read is not None:
             unsure = tuple(k for k, p in sure.items() if p < self.settings_confidence)
             settings = torch.from_numpy(world_parse.settings_vector(read, drop=unsure))[None]
+            if self.weather_guidance and read.weather in GUIDED_WEATHER and "weather" not in unsure:
+                clear = torch.from_numpy(world_parse.settings_vector(replace(read, weather="clear"), drop=unsure))[None]
         plan_prompt, labels = plan_inputs(self.planner, read, prompt, self.plan_words) if planned else (None, None)
         rest = self.plan_rest and (read is None or read.camera != "zoom_in")  # a zoom moves the ground down the frame
         # the camera the network's still drawing is shown through (`camera.move`): a pan or zoom
@@ -372,7 +398,7 @@ class WorldModel:
                 t_start = float(np.clip(1.0 - req.strength, 0.0, 0.98))
                 noise_v = flow.interpolate(self._encode(_to_video(src))[None], noise_v, torch.tensor([t_start]))
                 noise_a = flow.interpolate(torch.from_numpy(amp_to_feature(src_env)).T[None], noise_a, torch.tensor([t_start]))
-            velocity = self._velocity(tokens, mask, ctx_v, ctx_a, ctx_m, lay, cues, settings)
+            velocity = self._velocity(tokens, mask, ctx_v, ctx_a, ctx_m, lay, cues, settings, clear)
             done = w_i / len(windows)
 
             def step_progress(f, done=done):
