@@ -80,7 +80,7 @@ def main() -> None:
         t = time.perf_counter()
         camera.move(res.frames, np.zeros(res.frames.shape[:3], bool), "pan_left", res.fps)  # move finds the objects by colour itself
         print(f"1280x720, the camera panning left: generate {pan_s:.2f} s (of which moving the camera about {time.perf_counter() - t:.2f} s)")
-    # rain: its drawing guided away from a clear sky, one more detail-head call a step (WorldModel.weather_guidance)
+    # rain: its drawing guided away from clear weather, one more detail-head call a step (WorldModel.weather_guidance)
     rain = "two red balls bouncing on green grass at sunset while it rains"
     for size in ("1280x720", "1792x1024"):
         w, h = (int(x) for x in size.split("x"))

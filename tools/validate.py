@@ -77,7 +77,8 @@ def use_sound(model, sound: str) -> None:
 def add_pipeline_switches(ap: argparse.ArgumentParser) -> None:
     """Switches that turn off later parts of the pipeline (here and in sync_report.py): the lexicon
     and sharpened attacks (session 19), objects held where they landed (session 20), the camera
-    moved over the drawn background and drawn contacts heard (session 21)."""
+    moved over the drawn background and drawn contacts heard (session 21); and weather guidance's
+    weight (session 24)."""
     ap.add_argument("--no-sharpen", action="store_true", help="hear WorldFoley's attacks as it writes them, not each taken in one step (world_foley.sharpen)")
     ap.add_argument("--no-lexicon", action="store_true", help="read prompts as given, without the lexicon's rewriting of unknown words (models/world_lexicon.py)")
     ap.add_argument("--no-rest", action="store_true", help="let objects that have landed sink as planned, not held where they landed (layout.rest)")
@@ -85,7 +86,7 @@ def add_pipeline_switches(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--steady-spins", action="store_true", help="spins turned at the plan's mean rate (layout.steady_turn), not as planned")
     ap.add_argument("--no-hold", action="store_true", help="a still camera's frames as the network drew them, not its background held still behind the objects (world/camera.py: move(hold=True))")
     ap.add_argument("--no-camera", action="store_true", help="leave the frames as the network drew them, for a still camera, whatever camera the prompt asks for (world/camera.py)")
-    ap.add_argument("--weather-guidance", type=float, default=None, help="how far the detail head is pushed from its drawing of the same scene with the sky clear, where the settings say rain (default: the model's; 0: off)")
+    ap.add_argument("--weather-guidance", type=float, default=None, help="how far the detail head is pushed from its drawing of the same scene with the weather clear, where the settings say rain, away from the planned objects (default: the model's; 0: off)")
 
 
 def pipeline_switches(args: argparse.Namespace) -> dict:
