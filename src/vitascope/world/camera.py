@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
-from .measure import _PALETTE, OBJECT_IDS, nearest_palette, rain_pixels, white_pixels
+from .measure import _PALETTE, OBJECT_IDS, OBJECT_NEAR, min_object_area, nearest_palette, rain_pixels, white_pixels
 from .scene import HORIZON, Scene
 
 CAMERAS_MOVING = ("pan_left", "pan_right", "zoom_in")
@@ -37,7 +37,6 @@ ZOOM_RATE = Scene.__dataclass_fields__["zoom_rate"].default  # log-scale per sec
 _DETAIL_IDS = [i for i, (_, (k, _)) in enumerate(_PALETTE) if k in ("cloud", "tuft", "white")]
 _DETAIL_NEAR = 24  # colour distance within which a first-frame pixel is background detail, or the still background (tighter than measure.py's 40: soft edges are not detail)
 _HAZE = 0.12  # frame heights around the first frame's objects where the still picture is its row's colour
-_OBJECT_NEAR = 70  # colour distance within which a pixel is of an object's colour (measure.py's)
 
 
 def rain_coloured(frames: np.ndarray, palette: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
@@ -53,12 +52,12 @@ def object_coloured(frames: np.ndarray, palette: tuple[np.ndarray, np.ndarray] |
     palette: `nearest_palette(frames)`, if read."""
     H = frames.shape[1]
     idx, dist = nearest_palette(frames) if palette is None else palette
-    near = np.isin(idx, list(OBJECT_IDS)) & (dist < _OBJECT_NEAR)
+    near = np.isin(idx, list(OBJECT_IDS)) & (dist < OBJECT_NEAR)
     flat = np.zeros((3, 3, 3), bool)
     flat[1] = ndimage.generate_binary_structure(2, 1)  # blobs within a frame, not across frames
     lab, n = ndimage.label(near, structure=flat)
     sizes = np.bincount(lab.ravel(), minlength=n + 1)
-    big = sizes >= max(4, int(0.25 * (0.1 * H) ** 2))
+    big = sizes >= min_object_area(H)
     big[0] = False
     return big[lab]
 

@@ -33,6 +33,13 @@ _RAIN_ID = [k for _, (k, _) in _PALETTE].index("rain")
 _WHITE_IDS = [i for i, (_, (k, _)) in enumerate(_PALETTE) if k in ("white", "cloud")]  # snowflakes, and clouds and stars
 RAIN_NEAR = 30  # colour distance within which a pixel is rain
 WHITE_NEAR = 40  # colour distance within which a pixel is white (snow, once it falls)
+OBJECT_NEAR = 70  # colour distance within which a pixel is of an object's colour
+
+
+def min_object_area(H: int) -> int:
+    """Pixels of the smallest blob read as an object (a quarter of a box 0.1 frame heights wide)
+    in frames H pixels high."""
+    return max(4, int(0.25 * (0.1 * H) ** 2))
 
 
 def rain_pixels(idx: np.ndarray, dist: np.ndarray) -> np.ndarray:
@@ -136,10 +143,10 @@ def _components(mask: np.ndarray, min_area: int):
 
 def _tracks(idx, dist, obj_ids, H, W, fps) -> list[Track]:
     T = idx.shape[0]
-    min_area = max(4, int(0.25 * (0.1 * H) ** 2))
+    min_area = min_object_area(H)
     tracks: list[Track] = []
     for pid, name in obj_ids.items():
-        mask = (idx == pid) & (dist < 70)
+        mask = (idx == pid) & (dist < OBJECT_NEAR)
         if mask.sum() < min_area * T * 0.3:
             continue
         open_tracks: list[Track] = []
