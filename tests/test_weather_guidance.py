@@ -1,4 +1,4 @@
-"""Guidance on the weather (WorldModel.weather_guidance): rain pushed away from a clear sky, but
+"""Guidance on the weather (WorldModel.weather_guidance): rain pushed away from clear weather, but
 not on the planned objects, and only where the parsers read rain."""
 
 from __future__ import annotations

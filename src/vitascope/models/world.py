@@ -284,8 +284,10 @@ class WorldModel:
         context = run(self.net.video_context, ctx_v, ctx_m, lay)  # what the network reads of the known frames and the layout, once for all steps
         gw = self.weather_guidance if clear is not None else 0.0
         # the weather is guided away from the planned objects (everywhere in a clip drawn without a plan)
-        k = 2 * GUIDE_CLEAR + 1
-        weather_area = 1.0 if lay is None else 1.0 - torch.nn.functional.max_pool3d(lay[:, :1], (1, k, k), 1, (0, GUIDE_CLEAR, GUIDE_CLEAR)).clamp(0, 1)
+        weather_area = 1.0
+        if gw and lay is not None:
+            k = 2 * GUIDE_CLEAR + 1
+            weather_area = 1.0 - torch.nn.functional.max_pool3d(lay[:, :1], (1, k, k), 1, (0, GUIDE_CLEAR, GUIDE_CLEAR)).clamp(0, 1)
 
         def detail(xv, video, t):  # the detail head on an estimate, guided on the weather where asked
             out = run(self.net.refine, xv, video, t, lay, settings)
