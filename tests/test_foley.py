@@ -191,3 +191,58 @@ def test_contacts_drawn_but_not_planned_are_heard_with_the_clips_own_strikes():
     assert len(changed) and all(min(abs(k - c) for c in early) <= 3 for k in changed)
     silent = np.full_like(env, env.min())
     assert np.array_equal(world_foley.fill(silent, lost, drawn), silent)  # no strike to copy
+
+
+def test_seen_contacts_are_the_contacts_measure_reads():
+    """seen_contacts is measure's own reading of the contacts, in frames, with each object's size."""
+    from vitascope.world import simulate
+    from vitascope.world.measure import measure, seen_contacts
+
+    for seed, size in ((5, "big"), (3, "small")):
+        frames = simulate(seed, height=64, width=112, seconds=4.0, scene=_scene(size, seed=seed)).frames
+        seen = seen_contacts(frames, 12.0)
+        assert len(seen) >= 3 and {s for _, s in seen} == {size}
+        assert [f / 12 for f, _ in seen] == measure(frames, 12.0).contacts
+    still = simulate(3, height=64, width=112, seconds=2.0, scene=_scene(motion="still")).frames
+    assert seen_contacts(still, 12.0) == []
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped foley weights")
+def test_reference_attack_is_a_strike_louder_for_big_objects():
+    net = world_foley.load(SHIPPED)
+    for weather in ("clear", "rain", "snow"):
+        low = {size: world_foley.reference_attack(net, weather, size)[:, :12].sum(1) for size in ("small", "big")}
+        for size, e in low.items():
+            assert len(e) == world_foley.ATTACK + 1 and e[1] > 1.8 * e[0]  # the step before, then the strike
+        assert low["big"][1] > low["small"][1]
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped foley weights")
+def test_contacts_seen_in_the_frames_are_heard_even_where_the_plan_has_none():
+    """The frames show a bouncing ball; the plan holds it still (no contact planned, so its sound
+    has no strike to copy): strike_seen lays WorldFoley's strike for a ball of that size on every
+    contact seen; a second pass adds nothing; where the plan has contacts, the clip's own strikes
+    are laid, and contacts already heard clearly stay as they were."""
+    from vitascope.world import simulate
+    from vitascope.world.measure import seen_contacts
+
+    net = world_foley.load(SHIPPED)
+    on = lambda e: np.array(_onsets(vocode(e, 64000), 16000)) * 12  # noqa: E731
+    for weather in ("clear", "rain"):
+        scene = _scene("big", weather=weather, seed=5)
+        frames = simulate(5, height=64, width=112, seconds=4.0, scene=scene).frames
+        seen = seen_contacts(frames, 12.0)
+        plan = layout.features(scene, 0.0, 48, 12.0)
+        still = plan.copy()
+        still[:, 0, layout.PLACE :] = plan[0, 0, layout.PLACE :]  # planned still: no contact, no strike
+        assert layout.contact_frames(still) == []
+        env = world_foley.hear(net, still, weather)
+        assert all(len(on(env)) == 0 or np.abs(on(env) - c).min() > 1 for c, _ in seen)
+        heard = world_foley.strike_seen(env, seen, still, net, weather)
+        assert all(np.abs(on(heard) - c).min() <= 1 for c, _ in seen), weather
+        assert np.array_equal(world_foley.strike_seen(heard, seen, still, net, weather), heard)
+        planned = world_foley.hear(net, plan, weather)  # the plan's own strikes, on the contacts seen
+        assert np.array_equal(world_foley.strike_seen(planned, seen, plan, net, weather), planned)
+        late = [(c + 6, s) for c, s in seen if c + 6 < 47]  # seen half a second after each planned strike
+        moved = world_foley.strike_seen(planned, late, plan, net, weather)
+        assert all(np.abs(on(moved) - c).min() <= 1 for c, _ in late)

@@ -20,7 +20,7 @@ from vitascope import media
 from vitascope.models import flow, text, world_ae, world_foley, world_lexicon, world_parse, world_plan
 from vitascope.models.base import Capabilities, GenerationRequest, GenerationResult, Progress
 from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
-from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, camera, layout, vocode
+from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, camera, layout, measure, vocode
 from vitascope.world.captions import describe
 from vitascope.world.sound import FLOOR
 from vitascope.world.sound import analyze
@@ -103,6 +103,7 @@ class WorldModel:
         steady_spins: bool = False,
         foley_fill: bool = True,
         weather_guidance: float = 2.0,
+        foley_seen: bool = True,
     ):
         """steps: sampling steps per window (12: on 72 validation prompts as good as 16 and 24, in
         half the time of 24; model card, "What session 20 built"); guidance: classifier-free
@@ -168,7 +169,10 @@ class WorldModel:
         spinning box or triangle turns at its plan's mean rate, not back and forth about it
         (`layout.steady_turn`; attributes the same on validation, sync 68 -> 66 of 90 contacts,
         so off: session 23). foley_fill: with foley_timing, every contact the frames show that no onset of
-        the planned sound is near gets one of the clip's own strikes (`world_foley.fill`)."""
+        the planned sound is near gets one of the clip's own strikes (`world_foley.fill`).
+        foley_seen: and with it, every contact an object is seen making in the finished frames
+        (`measure.seen_contacts`: objects drawn away from their plan or with no plan too) that no
+        onset is near gets one too (`world_foley.strike_seen`)."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -219,6 +223,7 @@ class WorldModel:
         self.hold_camera = hold_camera
         self.steady_spins = steady_spins
         self.foley_fill = foley_fill
+        self.foley_seen = foley_seen
         if weather_guidance < 0:
             raise ValueError(f"weather_guidance must be at least 0. Got {weather_guidance}.")
         self.weather_guidance = weather_guidance
@@ -425,6 +430,8 @@ class WorldModel:
             new_env = world_foley.hear(self.foley, plan, read.weather if read is not None else "clear", drawn=drawn, sharp=self.foley_sharp)
             if drawn is not None and self.foley_fill:  # and heard where the frames show a contact its plan lacks
                 new_env = world_foley.fill(new_env, plan, drawn, FPS)
+                if self.foley_seen:  # and where the finished frames show any object touch the ground
+                    new_env = world_foley.strike_seen(new_env, [(planned_before + f, size) for f, size in measure.seen_contacts(frames[given:], FPS)], plan, self.foley, read.weather if read is not None else "clear", FPS)
             env = np.concatenate([env[: given * E], new_env[planned_before * E :]])
         wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
         info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "camera": shot or "static", "read_prompt": prompt, "network_prompt": net_prompt, "plan_prompt": plan_prompt, "sound": "foley" if heard else "network"}

@@ -202,6 +202,7 @@ def delayed(feat: np.ndarray, moves: np.ndarray) -> np.ndarray:
 
 
 FILL_CLEAR = 1.5  # frames: a drawn contact with no onset this near gets one of its own (onsets closer than 0.12 s merge)
+SEEN_CLEAR = 2.2  # how many times the step before a strike's heard energy must be for `strike_seen` to count it
 ATTACK = 8  # envelope steps of an onset's sound copied to a drawn contact (2 frames: the strike and its ring)
 
 
@@ -216,11 +217,9 @@ def fill(env: np.ndarray, feat: np.ndarray, drawn: np.ndarray, fps: float = 12.0
     is seen is then heard. A clip with no strike at all to copy is returned as it is."""
     env = np.array(env, np.float32, copy=True)
     drawn = np.asarray(drawn, np.float32)
-    E = ENV_RATE / fps  # envelope steps per frame
-    heard = [h * fps for h in onsets(analyze(vocode(env, int(round(len(env) / ENV_RATE * SAMPLE_RATE)))))]  # frames: the strikes that sound once vocoded
+    heard, attacks = _strikes(env, fps)
     if not heard:
         return env
-    attacks = {h: env[max(int(round(h * E)) - 1, 0) : int(round(h * E)) + ATTACK].copy() for h in heard}  # the step before each strike, then the strike
     planned = layout.contact_frames(feat, fps)
     now = list(heard)
     for j in range(drawn.shape[1]):
@@ -231,16 +230,79 @@ def fill(env: np.ndarray, feat: np.ndarray, drawn: np.ndarray, fps: float = 12.0
             if min(abs(h - target) for h in now) <= FILL_CLEAR:
                 continue
             source = min(own or heard, key=lambda h: abs(h - target))
-            seg, at = attacks[source], int(round(target * E)) - 1
-            if at < 0 or at + len(seg) > len(env):
-                continue
-            env[at : at + len(seg)] = np.maximum(env[at : at + len(seg)], seg)
+            if _lay(env, attacks[source], target, fps):
+                now.append(target)
+    return env
+
+
+def _strikes(env: np.ndarray, fps: float, clear: float = 0.0) -> tuple[list[float], dict[float, np.ndarray]]:
+    """The strikes that sound in envelopes once vocoded (frames), and each one's attack: the step
+    before it, then ATTACK steps. clear: only strikes whose low-band energy, heard back, jumps to
+    at least this many times the step before (`sound.onsets` hears a jump of 1.8x; one that
+    barely makes it can be lost in the MP4's sound)."""
+    E = ENV_RATE / fps  # envelope steps per frame
+    back = analyze(vocode(env, int(round(len(env) / ENV_RATE * SAMPLE_RATE))))
+    energy = back[:, :12].sum(1)
+    steps = [int(round(h * ENV_RATE)) for h in onsets(back)]
+    heard = [k / E for k in steps if energy[k] >= clear * energy[k - 1]]
+    return heard, {h: env[max(int(round(h * E)) - 1, 0) : int(round(h * E)) + ATTACK].copy() for h in heard}
+
+
+def _lay(env: np.ndarray, seg: np.ndarray, target: float, fps: float, cut: bool = False, duck: bool = False) -> bool:
+    """Lay an attack (`_strikes`) into env in place, its strike at target (frames); False where it
+    does not fit. cut: one that runs past the end is cut there rather than left out. duck: the
+    step before the strike falls to the attack's own where it is louder, so that the strike
+    rises from it as it rose where it was heard (over rain, or the ring of an earlier strike, it
+    would not rise enough to be heard)."""
+    at = int(round(target * ENV_RATE / fps)) - 1
+    if at < 0 or at + len(seg) > len(env) and not (cut and at + 1 < len(env)):
+        return False
+    seg = seg[: len(env) - at]
+    pre = np.minimum(env[at], seg[0])
+    env[at : at + len(seg)] = np.maximum(env[at : at + len(seg)], seg)
+    if duck:
+        env[at] = pre
+    return True
+
+
+def strike_seen(env: np.ndarray, seen: list[tuple[float, str]], feat: np.ndarray, net: WorldFoley, weather: str, fps: float = 12.0) -> np.ndarray:
+    """Envelopes with an onset at every contact (frame, size) that an object is seen making in the
+    finished frames (`measure.seen_contacts`) where no onset of the sound, vocoded and heard back,
+    lies within FILL_CLEAR frames, aimed AIM frames after it, as `fill` aims one (one at the last
+    frames cut at the end). `fill` follows the planned objects only, near where they were planned;
+    the frames also show contacts of objects drawn away from their plan, or bouncing where the
+    plan (feat) has no contact at all. The strike laid is the clip's own nearest in time; in a
+    clip whose plan has no contact, whose sound then has no strike, it is a strike WorldFoley
+    (net) hears of an object of that size bouncing in the clip's weather (`reference_attack`)."""
+    env = np.array(env, np.float32, copy=True)
+    heard, attacks = _strikes(env, fps, clear=SEEN_CLEAR)  # a strike heard only just is laid again
+    own = bool(layout.contact_frames(feat, fps)) and bool(heard)
+    now = list(heard)
+    for c, size in sorted(seen):
+        target = c + AIM
+        if now and min(abs(h - target) for h in now) <= FILL_CLEAR:
+            continue
+        seg = attacks[min(heard, key=lambda h: abs(h - target))] if own else reference_attack(net, weather, size, fps)
+        if seg is not None and _lay(env, seg, target, fps, cut=True, duck=True):
             now.append(target)
     return env
+
+
+def reference_attack(net: WorldFoley, weather: str, size: str, fps: float = 12.0) -> np.ndarray | None:
+    """The attack (`_strikes`) WorldFoley hears of one object of a size ("small", "big") bouncing
+    in a weather: its second contact's, the first after a whole flight. None where none sounds."""
+    from vitascope.world.scene import Scene, WorldObject
+
+    ball = WorldObject("red", "ball", size, "bouncing", period=1.2, height=0.2, phase=0.0)  # contacts at 0, 1.2, 2.4 s
+    feat = layout.features(Scene(weather=weather, objects=(ball,)), 0.0, int(round(2 * fps)), fps)
+    env = hear(net, feat, weather)
+    heard, attacks = _strikes(env, fps)
+    near = [h for h in heard if abs(h - 1.2 * fps) <= 1.5]
+    return attacks[min(near, key=lambda h: abs(h - 1.2 * fps))] if near else None
 
 
 def load(path) -> WorldFoley:
     return load_module(path, lambda cfg: WorldFoley(FoleyConfig.from_dict(cfg)))
 
 
-__all__ = ["AIM", "DELAYS", "FoleyConfig", "Foley_configs", "TRACK_INPUTS", "WorldFoley", "batch_inputs", "delayed", "delays", "fill", "hear", "load", "sharpen", "track_inputs", "weather_vector"]
+__all__ = ["AIM", "DELAYS", "FoleyConfig", "Foley_configs", "TRACK_INPUTS", "WorldFoley", "batch_inputs", "delayed", "delays", "fill", "hear", "load", "reference_attack", "sharpen", "strike_seen", "track_inputs", "weather_vector"]

@@ -125,6 +125,16 @@ def measure(frames: np.ndarray, fps: float, audio: np.ndarray | None = None, sam
     )
 
 
+def seen_contacts(frames: np.ndarray, fps: float) -> list[tuple[int, str]]:
+    """(frame, size) of each time an object is seen touching the ground in frames (T, H, W, 3)
+    uint8, in time order: the lowest points of the objects `measure` reads as bouncing or
+    falling, as its `Reading.contacts` holds them (in frames, not seconds), without reading the
+    rest."""
+    T, H, W, _ = frames.shape
+    idx, dist = nearest_palette(frames)
+    return sorted((f, tr.size) for tr in _tracks(idx, dist, OBJECT_IDS, H, W, fps) for f in tr.contacts)
+
+
 def _components(mask: np.ndarray, min_area: int):
     lab, n = ndimage.label(mask)
     out = []
