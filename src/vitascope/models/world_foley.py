@@ -278,11 +278,14 @@ def strike_seen(env: np.ndarray, seen: list[tuple[float, str]], feat: np.ndarray
     heard, attacks = _strikes(env, fps, clear=SEEN_CLEAR)  # a strike heard only just is laid again
     own = bool(layout.contact_frames(feat, fps)) and bool(heard)
     now = list(heard)
+    reference: dict[str, np.ndarray | None] = {}
     for c, size in sorted(seen):
         target = c + AIM
         if now and min(abs(h - target) for h in now) <= FILL_CLEAR:
             continue
-        seg = attacks[min(heard, key=lambda h: abs(h - target))] if own else reference_attack(net, weather, size, fps)
+        if not own and size not in reference:
+            reference[size] = reference_attack(net, weather, size, fps)
+        seg = attacks[min(heard, key=lambda h: abs(h - target))] if own else reference[size]
         if seg is not None and _lay(env, seg, target, fps, cut=True, duck=True):
             now.append(target)
     return env
