@@ -117,3 +117,30 @@ def test_world_model_moves_the_camera_the_prompt_asks_for():
     drawn = m.generate(replace(req, prompt="a red ball bounces on green grass"), lambda f: None)
     assert not np.array_equal(still.frames, drawn.frames)  # held still behind the ball, or as drawn
     assert np.array_equal(still.audio, drawn.audio)
+
+
+def test_fall_makes_a_still_speckle_fall_as_the_worlds_snow_and_keeps_the_objects():
+    """The network draws snow as a still speckle: the world's flakes of one frame, frozen, read as
+    clear weather. `fall` takes the specks out and lays them lower in each frame at the world's
+    snow speed: read as snow, the objects as drawn, every pixel one the frames hold."""
+    for seed, (H, W) in ((3, (64, 112)), (8, (112, 64))):
+        scene = replace(sample_scene(seed, aspect=W / H), camera="static", weather="snow", sky="day", ground="grass")
+        clip = render(scene, H, W, 12.0, 48)
+        assert measure(clip.frames, 12.0).weather == "snow"
+        still = np.repeat(clip.frames[:1], 48, axis=0)  # the flakes of the first frame, not falling
+        objects = np.repeat(clip.masks[:1], 48, axis=0)
+        assert measure(still, 12.0).weather == "clear"
+        fell = camera.fall(still, objects, 12.0)
+        assert fell.shape == still.shape and fell.dtype == np.uint8
+        assert measure(fell, 12.0).weather == "snow"
+        assert np.array_equal(fell[objects], still[objects])  # objects as drawn
+        specks = camera.flakes(still, objects)
+        assert specks[0].sum() >= 10 and np.array_equal(fell[0][specks[0]], still[0][specks[0]])  # the first frame's specks where drawn
+        moved = camera.fall(still, objects, 12.0, t0=1.0)  # a second later: 0.18 frame heights lower
+        ys, xs = np.nonzero(specks[0])
+        lower = (ys + round(camera.SNOW_SPEED * H)) % H
+        off = ~objects[0][lower, xs]
+        assert np.array_equal(moved[0][lower[off], xs[off]], still[0][ys[off], xs[off]])
+    clear = render(replace(sample_scene(5, aspect=16 / 9), weather="clear", sky="sunset"), 64, 112, 12.0, 12)
+    assert not camera.flakes(clear.frames, clear.masks).any()  # no white specks: nothing moves
+    assert np.array_equal(camera.fall(clear.frames, clear.masks, 12.0), clear.frames)

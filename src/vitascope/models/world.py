@@ -104,6 +104,7 @@ class WorldModel:
         foley_fill: bool = True,
         weather_guidance: float = 2.0,
         foley_seen: bool = True,
+        snow_fall: bool = True,
     ):
         """steps: sampling steps per window (12: on 72 validation prompts as good as 16 and 24, in
         half the time of 24; model card, "What session 20 built"); guidance: classifier-free
@@ -172,7 +173,8 @@ class WorldModel:
         the planned sound is near gets one of the clip's own strikes (`world_foley.fill`).
         foley_seen: and with it, every contact an object is seen making in the finished frames
         (`measure.seen_contacts`: objects drawn away from their plan or with no plan too) that no
-        onset is near gets one too (`world_foley.strike_seen`)."""
+        onset is near gets one too (`world_foley.strike_seen`). snow_fall: in a planned clip whose
+        weather the parsers read as snow, the white specks the network drew fall, as the world's flakes do (`camera.fall`)."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -224,6 +226,7 @@ class WorldModel:
         self.steady_spins = steady_spins
         self.foley_fill = foley_fill
         self.foley_seen = foley_seen
+        self.snow_fall = snow_fall
         if weather_guidance < 0:
             raise ValueError(f"weather_guidance must be at least 0. Got {weather_guidance}.")
         self.weather_guidance = weather_guidance
@@ -351,6 +354,8 @@ class WorldModel:
         # the camera the network's still drawing is shown through (`camera.move`): a pan or zoom
         # moves its background, a still camera holds it still behind the objects; None: as drawn
         shot = read.camera if planned and read is not None and (self.hold_camera if read.camera == "static" else self.move_camera) else None
+        # the still speckle the network draws for snow falls as the world's flakes do (`camera.fall`)
+        snowing = self.snow_fall and planned and read is not None and read.weather == "snow"  # as the camera, as read
         net_prompt = describe(read) if read is not None and self.parse_for == "all" else words
         if settings is not None and not self.network_words:
             net_prompt = ""  # the settings (and the layout) say it all
@@ -417,6 +422,8 @@ class WorldModel:
             if shot is not None:  # snow falls through a held shot as drawn; a moving one carries it with the stars
                 held = shot == "static"
                 new_v = camera.move(new_v, lay[0, 0, ctx_n : ctx_n + n_new].numpy() > 0, shot, FPS, t0=1 / FPS if ctx_n else 0.0, hold=held, falling=held and read.weather == "snow")
+            if snowing:
+                new_v = camera.fall(new_v, (lay[0, 0, ctx_n : ctx_n + n_new].numpy() > 0) | camera.object_coloured(new_v), FPS)
             frames = np.concatenate([frames, new_v])
             new_a = feature_to_amp(out.audio[0, :, ctx_n * E : (ctx_n + n_new) * E].T.numpy())
             env = np.concatenate([env, new_a.astype(np.float32)])

@@ -153,3 +153,44 @@ def move(frames: np.ndarray, objects: np.ndarray, camera: str, fps: float, t0: f
         shown = view(plate, camera, t0 + i / fps, pan_speed, zoom_rate)
         out[i] = np.where(keep[i, ..., None], frames[i], shown)
     return out
+
+
+SNOW_SPEED = 0.18  # frame heights a second that the world's flakes fall (render._weather)
+
+
+def flakes(frames: np.ndarray, objects: np.ndarray, palette=None) -> np.ndarray:
+    """(T, H, W) bool: the white specks of frames (T, H, W, 3) uint8 that may be snow: pixels of
+    a flake's white (`measure.white_pixels`, which holds a cloud's white too) in parts no larger
+    than the measurement's flakes, off `objects` (T, H, W) bool grown by a pixel."""
+    idx, dist = palette if palette is not None else nearest_palette(frames)
+    T, H, W, _ = frames.shape
+    white = white_pixels(idx, dist) & ~ndimage.binary_dilation(np.asarray(objects, bool), structure=np.ones((1, 3, 3), bool))
+    small = max(2, int((0.03 * H) ** 2))  # as measure._weather keeps them
+    for f in range(T):
+        lab, n = ndimage.label(white[f])
+        if n:
+            sizes = ndimage.sum(white[f], lab, index=np.arange(1, n + 1))
+            white[f] = np.isin(lab, np.nonzero(sizes <= small)[0] + 1)
+    return white
+
+
+def fall(frames: np.ndarray, objects: np.ndarray, fps: float, t0: float = 0.0, speed: float = SNOW_SPEED) -> np.ndarray:
+    """Frames (T, H, W, 3) uint8 whose snow falls. The network learned the world's one-pixel
+    flakes as a still speckle (model card, session 24): the specks it drew in the first frame
+    (`flakes`) are taken out of every frame, each frame showing there what its 3x3 neighbourhood
+    shows most (its median), and laid again, in their drawn colours, `speed` frame heights a
+    second lower in each later frame (t0 + i / fps seconds after the first frame's moment, as in
+    `move`), wrapping from the bottom to the top, behind `objects` (T, H, W) bool. Every pixel
+    still comes from the network; only where its specks are shown moves."""
+    frames = np.asarray(frames, np.uint8)
+    T, H, W, _ = frames.shape
+    objects = np.asarray(objects, bool)
+    specks = flakes(frames, objects)
+    out = np.where(specks[..., None], ndimage.median_filter(frames, size=(1, 3, 3, 1)), frames)
+    ys, xs = np.nonzero(specks[0])
+    colours = frames[0][ys, xs]
+    for i in range(T):
+        y = (ys + int(round(speed * H * (t0 + i / fps)))) % H
+        shown = ~objects[i][y, xs]
+        out[i, y[shown], xs[shown]] = colours[shown]
+    return out
