@@ -17,6 +17,10 @@ white, as stars are, and moves with the stars. A still camera is held still the 
 (`hold`): the picture, not moved, behind each frame's objects and rain, so that what the network
 draws around a moving object (a haze that drifts with it) does not read as the background moving.
 
+The network draws the world's falling snow as a still speckle too (model card, session 24):
+`fall` takes the specks it drew out of each frame and lays the first frame's lower in each
+frame, as the world's flakes fall.
+
 Every pixel still comes from the network; only where the background's pixels are shown moves.
 """
 
