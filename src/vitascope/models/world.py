@@ -423,7 +423,7 @@ class WorldModel:
                 held = shot == "static"
                 new_v = camera.move(new_v, lay[0, 0, ctx_n : ctx_n + n_new].numpy() > 0, shot, FPS, t0=1 / FPS if ctx_n else 0.0, hold=held, falling=held and read.weather == "snow")
             if snowing:
-                new_v = camera.fall(new_v, (lay[0, 0, ctx_n : ctx_n + n_new].numpy() > 0) | camera.object_coloured(new_v), FPS)
+                new_v = camera.fall(new_v, lay[0, 0, ctx_n : ctx_n + n_new].numpy() > 0, FPS)
             frames = np.concatenate([frames, new_v])
             new_a = feature_to_amp(out.audio[0, :, ctx_n * E : (ctx_n + n_new) * E].T.numpy())
             env = np.concatenate([env, new_a.astype(np.float32)])
@@ -434,11 +434,13 @@ class WorldModel:
             if self.foley_timing:  # how high the new frames drew each object; the given frames keep their own sound
                 drawn = np.full((len(plan), layout.SLOTS), np.nan, np.float32)
                 drawn[planned_before:] = layout.heights(frames[given:], plan[planned_before:])
-            new_env = world_foley.hear(self.foley, plan, read.weather if read is not None else "clear", drawn=drawn, sharp=self.foley_sharp)
+            weather = read.weather if read is not None else "clear"
+            new_env = world_foley.hear(self.foley, plan, weather, drawn=drawn, sharp=self.foley_sharp)
             if drawn is not None and self.foley_fill:  # and heard where the frames show a contact its plan lacks
                 new_env = world_foley.fill(new_env, plan, drawn, FPS)
                 if self.foley_seen:  # and where the finished frames show any object touch the ground
-                    new_env = world_foley.strike_seen(new_env, [(planned_before + f, size) for f, size in measure.seen_contacts(frames[given:], FPS)], plan, self.foley, read.weather if read is not None else "clear", FPS)
+                    seen = [(planned_before + f, size) for f, size in measure.seen_contacts(frames[given:], FPS)]
+                    new_env = world_foley.strike_seen(new_env, seen, plan, self.foley, weather, FPS)
             env = np.concatenate([env[: given * E], new_env[planned_before * E :]])
         wave = vocode(env, int(round(len(frames) / FPS * SAMPLE_RATE)))
         info = {"native_size": [W, H], "windows": len(windows), "planned": planned, "camera": shot or "static", "read_prompt": prompt, "network_prompt": net_prompt, "plan_prompt": plan_prompt, "sound": "foley" if heard else "network"}

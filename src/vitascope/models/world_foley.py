@@ -258,7 +258,7 @@ def _lay(env: np.ndarray, seg: np.ndarray, target: float, fps: float, cut: bool 
     if at < 0 or at + len(seg) > len(env) and not (cut and at + 1 < len(env)):
         return False
     seg = seg[: len(env) - at]
-    pre = np.minimum(env[at], seg[0])
+    pre = np.minimum(env[at], seg[0]) if duck else None
     env[at : at + len(seg)] = np.maximum(env[at : at + len(seg)], seg)
     if duck:
         env[at] = pre
@@ -296,12 +296,12 @@ def reference_attack(net: WorldFoley, weather: str, size: str, fps: float = 12.0
     in a weather: its second contact's, the first after a whole flight. None where none sounds."""
     from vitascope.world.scene import Scene, WorldObject
 
-    ball = WorldObject("red", "ball", size, "bouncing", period=1.2, height=0.2, phase=0.0)  # contacts at 0, 1.2, 2.4 s
+    period = 1.2  # seconds: contacts at 0, 1.2, 2.4 s
+    ball = WorldObject("red", "ball", size, "bouncing", period=period, height=0.2, phase=0.0)
     feat = layout.features(Scene(weather=weather, objects=(ball,)), 0.0, int(round(2 * fps)), fps)
-    env = hear(net, feat, weather)
-    heard, attacks = _strikes(env, fps)
-    near = [h for h in heard if abs(h - 1.2 * fps) <= 1.5]
-    return attacks[min(near, key=lambda h: abs(h - 1.2 * fps))] if near else None
+    heard, attacks = _strikes(hear(net, feat, weather), fps)
+    near = [h for h in heard if abs(h - period * fps) <= 1.5]
+    return attacks[min(near, key=lambda h: abs(h - period * fps))] if near else None
 
 
 def load(path) -> WorldFoley:

@@ -32,7 +32,7 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
-from .measure import _PALETTE, OBJECT_IDS, OBJECT_NEAR, min_object_area, nearest_palette, rain_pixels, white_pixels
+from .measure import _PALETTE, OBJECT_IDS, OBJECT_NEAR, min_object_area, nearest_palette, rain_pixels, specks, white_pixels
 from .scene import HORIZON, Scene
 
 CAMERAS_MOVING = ("pan_left", "pan_right", "zoom_in")
@@ -167,15 +167,8 @@ def flakes(frames: np.ndarray, objects: np.ndarray, palette=None) -> np.ndarray:
     a flake's white (`measure.white_pixels`, which holds a cloud's white too) in parts no larger
     than the measurement's flakes, off `objects` (T, H, W) bool grown by a pixel."""
     idx, dist = palette if palette is not None else nearest_palette(frames)
-    T, H, W, _ = frames.shape
     white = white_pixels(idx, dist) & ~ndimage.binary_dilation(np.asarray(objects, bool), structure=np.ones((1, 3, 3), bool))
-    small = max(2, int((0.03 * H) ** 2))  # as measure._weather keeps them
-    for f in range(T):
-        lab, n = ndimage.label(white[f])
-        if n:
-            sizes = ndimage.sum(white[f], lab, index=np.arange(1, n + 1))
-            white[f] = np.isin(lab, np.nonzero(sizes <= small)[0] + 1)
-    return white
+    return specks(white, frames.shape[1])  # as measure._weather keeps them
 
 
 def fall(frames: np.ndarray, objects: np.ndarray, fps: float, t0: float = 0.0, speed: float = SNOW_SPEED) -> np.ndarray:
@@ -184,14 +177,16 @@ def fall(frames: np.ndarray, objects: np.ndarray, fps: float, t0: float = 0.0, s
     (`flakes`) are taken out of every frame, each frame showing there what its 3x3 neighbourhood
     shows most (its median), and laid again, in their drawn colours, `speed` frame heights a
     second lower in each later frame (t0 + i / fps seconds after the first frame's moment, as in
-    `move`), wrapping from the bottom to the top, behind `objects` (T, H, W) bool. Every pixel
-    still comes from the network; only where its specks are shown moves."""
+    `move`), wrapping from the bottom to the top, behind the objects: pixels inside `objects`
+    (T, H, W) bool or of an object's colour anywhere (`object_coloured`), as `move` keeps them.
+    Every pixel still comes from the network; only where its specks are shown moves."""
     frames = np.asarray(frames, np.uint8)
     T, H, W, _ = frames.shape
-    objects = np.asarray(objects, bool)
-    specks = flakes(frames, objects)
-    out = np.where(specks[..., None], ndimage.median_filter(frames, size=(1, 3, 3, 1)), frames)
-    ys, xs = np.nonzero(specks[0])
+    palette = nearest_palette(frames)
+    objects = np.asarray(objects, bool) | object_coloured(frames, palette)
+    drawn = flakes(frames, objects, palette)
+    out = np.where(drawn[..., None], ndimage.median_filter(frames, size=(1, 3, 3, 1)), frames)
+    ys, xs = np.nonzero(drawn[0])
     colours = frames[0][ys, xs]
     for i in range(T):
         y = (ys + int(round(speed * H * (t0 + i / fps)))) % H

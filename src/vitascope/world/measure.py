@@ -295,12 +295,7 @@ def _weather(idx, dist, horizon, ground, H, fps) -> str:
     white = white_pixels(idx, dist)
     if ground == "snow":
         white[:, horizon:] = False
-    small = max(2, int((0.03 * H) ** 2))
-    for f in range(white.shape[0]):  # flakes are specks: drop clouds, keep what is small
-        lab, n = ndimage.label(white[f])
-        if n:
-            sizes = ndimage.sum(white[f], lab, index=np.arange(1, n + 1))
-            white[f] = np.isin(lab, np.nonzero(sizes <= small)[0] + 1)
+    white = specks(white, H)  # flakes are specks: drop clouds, keep what is small
     # snow falls: white detail moves down between frames, clouds and stars do not
     lag = max(1, int(round(fps / 4)))
     down = same = 0.0
@@ -310,6 +305,19 @@ def _weather(idx, dist, horizon, ground, H, fps) -> str:
         down += (a[:-d] * b[d:]).sum()
         same += (a * b).sum()
     return "snow" if down > 0.5 * same and down > 3 else "clear"
+
+
+def specks(mask: np.ndarray, H: int) -> np.ndarray:
+    """(T, H, W) bool: the parts of each frame's mask (T, H, W) bool no larger than a flake, in
+    frames H pixels high (the snow test's candidates, once clouds are dropped)."""
+    out = np.array(mask, bool, copy=True)
+    small = max(2, int((0.03 * H) ** 2))
+    for f in range(out.shape[0]):
+        lab, n = ndimage.label(out[f])
+        if n:
+            sizes = ndimage.sum(out[f], lab, index=np.arange(1, n + 1))
+            out[f] = np.isin(lab, np.nonzero(sizes <= small)[0] + 1)
+    return out
 
 
 def _onsets(audio: np.ndarray, sample_rate: int) -> list[float]:
