@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from vitascope.eval import ATTRIBUTES, backend_calls, eval_cases, evaluate, table
 from vitascope.models.base import GenerationRequest
 from vitascope.models.world import WorldModel
 from vitascope.world.captions import COLOUR_WORDS
+from vitascope.world.scene import sample_scene
 
 
 def test_simulator_clips_score_high_and_random_weights_low():
@@ -57,3 +59,61 @@ def test_extension_eval_builds_long_clips_and_scores_both_ends():
     a, b = evaluate_extension(gen, extend, 1, total=12.0)
     assert lengths == [8.0, 12.0]
     assert sum(a.total.values()) == sum(b.total.values()) > 0
+
+
+def _through_the_platform(tmp_path, frames, fps, size):
+    from vitascope import media
+
+    path = tmp_path / "clip.mp4"
+    media.encode_mp4(path, frames, fps, None, 16000, size=size, out_fps=int(round(fps)))
+    return media.decode(path)
+
+
+def test_shapes_are_read_from_objects_drawn_at_64_px_and_scaled_up(tmp_path):
+    """The network draws at 64 px and the platform scales its frames up: the measurement reads the
+    shapes of the simulator's own 64-px clips, scaled up and through x264, as it reads them at the
+    size measured (a triangle's blurred outline filled 0.64 of its box in a frame now and then, and
+    the rule this replaced read it as a ball)."""
+    from vitascope.world import simulate
+    from vitascope.world.measure import measure
+
+    right = total = 0
+    for seed in range(40, 52):
+        scene = sample_scene(seed, aspect=16 / 9)
+        s = simulate(seed, height=64, width=114, scene=scene)
+        d = _through_the_platform(tmp_path, s.frames, s.fps, (320, 180))
+        tracks = measure(d.frames, d.fps).tracks
+        for o in scene.objects:
+            mine = [t for t in tracks if t.colour == o.colour]
+            total += 1
+            right += bool(mine) and max(mine, key=lambda t: len(t.frames)).shape == o.shape
+    assert total >= 20 and right >= 0.9 * total
+
+
+def test_rain_is_read_where_it_falls_not_where_its_colour_stays(tmp_path):
+    """Rain is streaks falling as the world's rain falls; pixels of the rain's colour that stay
+    (blurred edges, stars scaled up) or rise are no rain, however many."""
+    from vitascope.world.measure import measure
+    from vitascope.world.render import RAIN, RAIN_DRIFT, RAIN_FALL
+    from vitascope.world.scene import GROUNDS, SKIES
+
+    T, H, W, fps = 24, 90, 160, 12.0
+    rng = np.random.default_rng(0)
+    xs, ys = rng.uniform(0, W, 40), rng.uniform(0, H, 40)
+
+    def clip(vy, vx):
+        frames = np.empty((T, H, W, 3), np.uint8)
+        frames[:, : H // 2] = SKIES["night"]
+        frames[:, H // 2 :] = GROUNDS["grass"]
+        for f in range(T):
+            for x, y in zip(xs, ys):
+                for k in range(5):  # a short slanted streak
+                    py, px = int(y + vy * f + k) % H, int(x - vx * f - 0.3 * k) % W
+                    frames[f, py, px] = RAIN
+        return frames
+
+    falling = clip(RAIN_FALL * H / fps, RAIN_DRIFT * H / fps)
+    for frames, weather in ((falling, "rain"), (clip(0, 0), "clear"), (clip(-RAIN_FALL * H / fps, 0), "clear")):
+        assert measure(frames, fps).weather == weather
+        d = _through_the_platform(tmp_path, frames, fps, (W, H))
+        assert measure(d.frames, d.fps).weather == weather

@@ -15,6 +15,7 @@ from .scene import COLOURS, GROUNDS, HORIZON, SKIES, Scene, object_state
 
 CLOUD = {"day": (245, 245, 245), "sunset": (250, 200, 190)}
 RAIN = (150, 165, 195)
+RAIN_FALL, RAIN_DRIFT = 1.3, 0.15  # rain's speed down and to the left, frame heights a second
 FLAKE = (250, 250, 255)
 
 
@@ -183,8 +184,8 @@ def _weather(img, scene: Scene, items: np.ndarray, t: float, band: float, aspect
         return
     x, y, phase = items.T
     if scene.weather == "rain":
-        ys = (y + 1.3 * t) % 1.1 - 0.05
-        xs = (x - 0.15 * t) % band
+        ys = (y + RAIN_FALL * t) % 1.1 - 0.05
+        xs = (x - RAIN_DRIFT * t) % band
         for cx, cy in zip(xs, ys):
             if cx < aspect:
                 for k in range(max(int(0.05 * H), 2)):  # a short slanted streak
