@@ -144,3 +144,32 @@ def test_fall_makes_a_still_speckle_fall_as_the_worlds_snow_and_keeps_the_object
     clear = render(replace(sample_scene(5, aspect=16 / 9), weather="clear", sky="sunset"), 64, 112, 12.0, 12)
     assert not camera.flakes(clear.frames, clear.masks).any()  # no white specks: nothing moves
     assert np.array_equal(camera.fall(clear.frames, clear.masks, 12.0), clear.frames)
+
+
+def test_fall_makes_rain_scattered_afresh_each_frame_fall_as_the_worlds_rain():
+    """The network draws rain as specks scattered afresh in every frame, which do not fall and read
+    as clear weather. `fall(rain=True)` takes them out and lays the first frame's lower and to the
+    left in each frame at the world's rain speed: read as rain, the objects as drawn."""
+    from vitascope.world.render import RAIN_DRIFT, RAIN_FALL
+
+    H, W, T = 64, 112, 48
+    scene = replace(sample_scene(4, aspect=W / H), camera="static", weather="rain", sky="day", ground="grass")
+    rain = render(scene, H, W, 12.0, T)
+    dry = render(replace(scene, weather="clear"), H, W, 12.0, T)
+    assert measure(rain.frames, 12.0).weather == "rain"
+    wet = np.any(rain.frames != dry.frames, axis=-1)  # the rain's pixels in each frame
+    order = np.random.default_rng(0).permutation(T)
+    scattered = np.where(wet[order][..., None], rain.frames[order], dry.frames)  # another moment's rain in each frame
+    scattered = np.where(dry.masks[..., None], dry.frames, scattered)  # behind the objects
+    assert measure(scattered, 12.0).weather == "clear"
+    fell = camera.fall(scattered, dry.masks, 12.0, speed=RAIN_FALL, drift=RAIN_DRIFT, rain=True)
+    assert fell.shape == scattered.shape and fell.dtype == np.uint8
+    assert measure(fell, 12.0).weather == "rain"
+    assert np.array_equal(fell[dry.masks], scattered[dry.masks])  # objects as drawn
+    drops = camera.drops(scattered, dry.masks)
+    assert drops[0].sum() >= 20
+    moved = camera.fall(scattered, dry.masks, 12.0, t0=0.5, speed=RAIN_FALL, drift=RAIN_DRIFT, rain=True)
+    ys, xs = np.nonzero(drops[0])
+    y, x = (ys + round(RAIN_FALL * H * 0.5)) % H, (xs - round(RAIN_DRIFT * H * 0.5)) % W
+    off = ~dry.masks[0][y, x]
+    assert np.array_equal(moved[0][y[off], x[off]], scattered[0][ys[off], xs[off]])

@@ -22,6 +22,7 @@ from vitascope.models.base import Capabilities, GenerationRequest, GenerationRes
 from vitascope.models.world_net import WorldNet, WorldNet_configs, WorldNetConfig, load_weights
 from vitascope.world import ENV_RATE, N_BANDS, SAMPLE_RATE, amp_to_feature, feature_to_amp, camera, layout, measure, vocode
 from vitascope.world.captions import describe
+from vitascope.world.render import RAIN_DRIFT, RAIN_FALL
 from vitascope.world.sound import FLOOR
 from vitascope.world.sound import analyze
 
@@ -105,6 +106,7 @@ class WorldModel:
         weather_guidance: float = 2.0,
         foley_seen: bool = True,
         snow_fall: bool = True,
+        rain_fall: bool = True,
     ):
         """steps: sampling steps per window (12: on 72 validation prompts as good as 16 and 24, in
         half the time of 24; model card, "What session 20 built"); guidance: classifier-free
@@ -174,7 +176,8 @@ class WorldModel:
         foley_seen: and with it, every contact an object is seen making in the finished frames
         (`measure.seen_contacts`: objects drawn away from their plan or with no plan too) that no
         onset is near gets one too (`world_foley.strike_seen`). snow_fall: in a planned clip whose
-        weather the parsers read as snow, the white specks the network drew fall, as the world's flakes do (`camera.fall`)."""
+        weather the parsers read as snow, the white specks the network drew fall, as the world's flakes do (`camera.fall`);
+        rain_fall: and where they read rain, the rain-coloured specks it drew fall as the world's rain does."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -227,6 +230,7 @@ class WorldModel:
         self.foley_fill = foley_fill
         self.foley_seen = foley_seen
         self.snow_fall = snow_fall
+        self.rain_fall = rain_fall
         if weather_guidance < 0:
             raise ValueError(f"weather_guidance must be at least 0. Got {weather_guidance}.")
         self.weather_guidance = weather_guidance
@@ -356,6 +360,7 @@ class WorldModel:
         shot = read.camera if planned and read is not None and (self.hold_camera if read.camera == "static" else self.move_camera) else None
         # the still speckle the network draws for snow falls as the world's flakes do (`camera.fall`)
         snowing = self.snow_fall and planned and read is not None and read.weather == "snow"  # as the camera, as read
+        raining = self.rain_fall and planned and read is not None and read.weather == "rain"  # its specks, scattered afresh each frame, fall
         net_prompt = describe(read) if read is not None and self.parse_for == "all" else words
         if settings is not None and not self.network_words:
             net_prompt = ""  # the settings (and the layout) say it all
@@ -424,6 +429,8 @@ class WorldModel:
                 new_v = camera.move(new_v, lay[0, 0, ctx_n : ctx_n + n_new].numpy() > 0, shot, FPS, t0=1 / FPS if ctx_n else 0.0, hold=held, falling=held and read.weather == "snow")
             if snowing:
                 new_v = camera.fall(new_v, lay[0, 0, ctx_n : ctx_n + n_new].numpy() > 0, FPS)
+            if raining:
+                new_v = camera.fall(new_v, lay[0, 0, ctx_n : ctx_n + n_new].numpy() > 0, FPS, speed=RAIN_FALL, drift=RAIN_DRIFT, rain=True)
             frames = np.concatenate([frames, new_v])
             new_a = feature_to_amp(out.audio[0, :, ctx_n * E : (ctx_n + n_new) * E].T.numpy())
             env = np.concatenate([env, new_a.astype(np.float32)])

@@ -171,25 +171,37 @@ def flakes(frames: np.ndarray, objects: np.ndarray, palette=None) -> np.ndarray:
     return specks(white, frames.shape[1])  # as measure._weather keeps them
 
 
-def fall(frames: np.ndarray, objects: np.ndarray, fps: float, t0: float = 0.0, speed: float = SNOW_SPEED) -> np.ndarray:
-    """Frames (T, H, W, 3) uint8 whose snow falls. The network learned the world's one-pixel
-    flakes as a still speckle (model card, session 24): the specks it drew in the first frame
-    (`flakes`) are taken out of every frame, each frame showing there what its 3x3 neighbourhood
-    shows most (its median), and laid again, in their drawn colours, `speed` frame heights a
-    second lower in each later frame (t0 + i / fps seconds after the first frame's moment, as in
-    `move`), wrapping from the bottom to the top, behind the objects: pixels inside `objects`
-    (T, H, W) bool or of an object's colour anywhere (`object_coloured`), as `move` keeps them.
-    Every pixel still comes from the network; only where its specks are shown moves."""
+def drops(frames: np.ndarray, objects: np.ndarray, palette=None) -> np.ndarray:
+    """(T, H, W) bool: the specks of frames (T, H, W, 3) uint8 that may be rain: pixels of the
+    rain's colour (`measure.rain_pixels`) in parts no larger than a flake, off `objects` (T, H, W)
+    bool grown by a pixel."""
+    idx, dist = palette if palette is not None else nearest_palette(frames)
+    rain = rain_pixels(idx, dist) & ~ndimage.binary_dilation(np.asarray(objects, bool), structure=np.ones((1, 3, 3), bool))
+    return specks(rain, frames.shape[1])
+
+
+def fall(frames: np.ndarray, objects: np.ndarray, fps: float, t0: float = 0.0, speed: float = SNOW_SPEED, drift: float = 0.0, rain: bool = False) -> np.ndarray:
+    """Frames (T, H, W, 3) uint8 whose snow (or, with rain=True, rain) falls. The network learned
+    the world's one-pixel flakes as a still speckle (model card, session 24), and its rain as specks
+    scattered afresh in every frame (session 26): the specks it drew in the first frame (`flakes`,
+    or `drops`) are taken out of every frame, each frame showing there what its 3x3 neighbourhood
+    shows most (its median), and laid again, in their drawn colours, `speed` frame heights a second
+    lower and `drift` to the left in each later frame (t0 + i / fps seconds after the first frame's
+    moment, as in `move`), wrapping from the bottom to the top, behind the objects: pixels inside
+    `objects` (T, H, W) bool or of an object's colour anywhere (`object_coloured`), as `move` keeps
+    them. Every pixel still comes from the network; only where its specks are shown moves."""
     frames = np.asarray(frames, np.uint8)
     T, H, W, _ = frames.shape
     palette = nearest_palette(frames)
     objects = np.asarray(objects, bool) | object_coloured(frames, palette)
-    drawn = flakes(frames, objects, palette)
+    drawn = (drops if rain else flakes)(frames, objects, palette)
     out = np.where(drawn[..., None], ndimage.median_filter(frames, size=(1, 3, 3, 1)), frames)
     ys, xs = np.nonzero(drawn[0])
     colours = frames[0][ys, xs]
     for i in range(T):
-        y = (ys + int(round(speed * H * (t0 + i / fps)))) % H
-        shown = ~objects[i][y, xs]
-        out[i, y[shown], xs[shown]] = colours[shown]
+        t = t0 + i / fps
+        y = (ys + int(round(speed * H * t))) % H
+        x = (xs - int(round(drift * H * t))) % W
+        shown = ~objects[i][y, x]
+        out[i, y[shown], x[shown]] = colours[shown]
     return out
