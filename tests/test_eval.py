@@ -117,3 +117,19 @@ def test_rain_is_read_where_it_falls_not_where_its_colour_stays(tmp_path):
         assert measure(frames, fps).weather == weather
         d = _through_the_platform(tmp_path, frames, fps, (W, H))
         assert measure(d.frames, d.fps).weather == weather
+
+
+def test_an_object_sliding_out_of_the_frame_is_read_as_sliding_not_shrinking():
+    """The frame's edge cuts an object sliding out of it, and one sliding back in from the other
+    side: its area there says nothing of its size, so it is read as sliding, not as shrinking and
+    then growing."""
+    from vitascope.world import Scene, WorldObject, simulate
+    from vitascope.world.measure import measure
+
+    aspect = 16 / 9
+    for x0, speed, motion in ((aspect - 0.25, 0.12, "slide_right"), (0.2, 0.12, "slide_left"), (aspect - 0.4, 0.1, "slide_right")):
+        scene = Scene(objects=(WorldObject("red", "box", "small", motion, x0=x0, speed=speed),), aspect=aspect)
+        s = simulate(0, height=90, width=160, scene=scene)
+        tracks = measure(s.frames, s.fps).tracks
+        assert len(tracks) == 2 and all(t.edges[-1] for t in tracks[:1])  # out at one edge, back in at the other
+        assert [t.motion for t in tracks] == [motion, motion]

@@ -62,6 +62,7 @@ class Track:
     heights: list[float] = field(default_factory=list)
     fills: list[float] = field(default_factory=list)  # area / bounding-box area
     frames: list[int] = field(default_factory=list)
+    edges: list[bool] = field(default_factory=list)  # cut by the frame's left or right edge
     shape: str = ""
     size: str = ""
     motion: str = ""
@@ -168,7 +169,7 @@ def _tracks(idx, dist, obj_ids, H, W, fps) -> list[Track]:
                 a, b = edge
                 comps = [c for c in comps if c not in edge] + [max(edge, key=lambda c: c[2])[:2] + (a[2] + b[2],) + (max(a[3], b[3]), 0.8, 0, W)]
             taken: set[int] = set()
-            for cx, cy, area, h, fill, *_ in sorted(comps, key=lambda c: -c[2]):
+            for cx, cy, area, h, fill, x0, x1 in sorted(comps, key=lambda c: -c[2]):
                 live = [tr for tr in open_tracks if tr.frames[-1] == f - 1 and id(tr) not in taken]
                 best = min(live, key=lambda tr: _jump(tr, cx / H, cy / H, W / H), default=None)
                 if best is not None and _jump(best, cx / H, cy / H, W / H) < 0.25:
@@ -183,6 +184,7 @@ def _tracks(idx, dist, obj_ids, H, W, fps) -> list[Track]:
                 tr.heights.append(h / H)
                 tr.fills.append(fill)
                 tr.frames.append(f)
+                tr.edges.append(x0 == 0 or x1 == W)
         tracks += [tr for tr in open_tracks if len(tr.frames) >= max(3, T // 4)]
     for tr in tracks:
         _classify(tr, fps, W / H)
@@ -222,7 +224,11 @@ def _classify(tr: Track, fps: float, aspect: float) -> None:
     ys = np.array(tr.ys)
     dur = n / fps
     dx = xs[-k:].mean() - xs[:k].mean()
-    growth = np.mean(tr.areas[-k:]) / max(np.mean(tr.areas[:k]), 1e-9)
+    # an object sliding out of the frame, or into it, shows less of itself at the edge: its area
+    # says whether it grows only where the frame does not cut it
+    whole = [a for a, e in zip(tr.areas, tr.edges) if not e]
+    areas = whole if len(whole) >= 2 * k else tr.areas
+    growth = np.mean(areas[-k:]) / max(np.mean(areas[:k]), 1e-9)
     lows = [i for i in range(1, n - 1) if ys[i] >= ys[i - 1] and ys[i] > ys[i + 1] + 0.004]  # lowest points: contacts
     swing = ys.max() - ys.min()
     tr.contacts = [tr.frames[i] for i in lows] if swing > 0.04 else []
