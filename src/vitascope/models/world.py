@@ -424,13 +424,14 @@ class WorldModel:
             out = flow.integrate(velocity, noise_v, noise_a, flow.time_grid(self.steps, shift=self.shift, start=t_start), step_progress, eta=self.eta, generator=gen)
             new_v = self._decode(out.video[0, :, ctx_n : ctx_n + n_new])
             new_v = ((new_v.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()  # (n, H, W, 3)
+            objects = lay[0, 0, ctx_n : ctx_n + n_new].numpy() > 0 if lay is not None else None  # the planned silhouettes of the new frames (a planned clip's)
             if shot is not None:  # snow falls through a held shot as drawn; a moving one carries it with the stars
                 held = shot == "static"
-                new_v = camera.move(new_v, lay[0, 0, ctx_n : ctx_n + n_new].numpy() > 0, shot, FPS, t0=1 / FPS if ctx_n else 0.0, hold=held, falling=held and read.weather == "snow")
+                new_v = camera.move(new_v, objects, shot, FPS, t0=1 / FPS if ctx_n else 0.0, hold=held, falling=held and read.weather == "snow")
             if snowing:
-                new_v = camera.fall(new_v, lay[0, 0, ctx_n : ctx_n + n_new].numpy() > 0, FPS)
+                new_v = camera.fall(new_v, objects, FPS)
             if raining:
-                new_v = camera.fall(new_v, lay[0, 0, ctx_n : ctx_n + n_new].numpy() > 0, FPS, speed=RAIN_FALL, drift=RAIN_DRIFT, rain=True)
+                new_v = camera.fall(new_v, objects, FPS, speed=RAIN_FALL, drift=RAIN_DRIFT, rain=True)
             frames = np.concatenate([frames, new_v])
             new_a = feature_to_amp(out.audio[0, :, ctx_n * E : (ctx_n + n_new) * E].T.numpy())
             env = np.concatenate([env, new_a.astype(np.float32)])

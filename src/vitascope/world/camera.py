@@ -33,6 +33,7 @@ import numpy as np
 from scipy import ndimage
 
 from .measure import _PALETTE, OBJECT_IDS, OBJECT_NEAR, min_object_area, nearest_palette, rain_pixels, specks, white_pixels
+from .render import SNOW_FALL
 from .scene import HORIZON, Scene
 
 CAMERAS_MOVING = ("pan_left", "pan_right", "zoom_in")
@@ -159,7 +160,7 @@ def move(frames: np.ndarray, objects: np.ndarray, camera: str, fps: float, t0: f
     return out
 
 
-SNOW_SPEED = 0.18  # frame heights a second that the world's flakes fall (render._weather)
+SNOW_SPEED = SNOW_FALL  # frame heights a second that the world's flakes fall (render._weather)
 
 
 def flakes(frames: np.ndarray, objects: np.ndarray, palette=None) -> np.ndarray:
@@ -167,8 +168,7 @@ def flakes(frames: np.ndarray, objects: np.ndarray, palette=None) -> np.ndarray:
     a flake's white (`measure.white_pixels`, which holds a cloud's white too) in parts no larger
     than the measurement's flakes, off `objects` (T, H, W) bool grown by a pixel."""
     idx, dist = palette if palette is not None else nearest_palette(frames)
-    white = white_pixels(idx, dist) & ~ndimage.binary_dilation(np.asarray(objects, bool), structure=np.ones((1, 3, 3), bool))
-    return specks(white, frames.shape[1])  # as measure._weather keeps them
+    return _specks_off(white_pixels(idx, dist), objects)  # as measure._weather keeps them
 
 
 def drops(frames: np.ndarray, objects: np.ndarray, palette=None) -> np.ndarray:
@@ -176,8 +176,14 @@ def drops(frames: np.ndarray, objects: np.ndarray, palette=None) -> np.ndarray:
     rain's colour (`measure.rain_pixels`) in parts no larger than a flake, off `objects` (T, H, W)
     bool grown by a pixel."""
     idx, dist = palette if palette is not None else nearest_palette(frames)
-    rain = rain_pixels(idx, dist) & ~ndimage.binary_dilation(np.asarray(objects, bool), structure=np.ones((1, 3, 3), bool))
-    return specks(rain, frames.shape[1])
+    return _specks_off(rain_pixels(idx, dist), objects)
+
+
+def _specks_off(mask: np.ndarray, objects: np.ndarray) -> np.ndarray:
+    """The parts of mask (T, H, W) bool no larger than a flake (`measure.specks`), off `objects`
+    (T, H, W) bool grown by a pixel."""
+    mask = mask & ~ndimage.binary_dilation(np.asarray(objects, bool), structure=np.ones((1, 3, 3), bool))
+    return specks(mask, mask.shape[1])
 
 
 def fall(frames: np.ndarray, objects: np.ndarray, fps: float, t0: float = 0.0, speed: float = SNOW_SPEED, drift: float = 0.0, rain: bool = False) -> np.ndarray:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from .render import CLOUD, FLAKE, RAIN, RAIN_DRIFT, RAIN_FALL
+from .render import CLOUD, FLAKE, RAIN, RAIN_DRIFT, RAIN_FALL, SNOW_FALL
 from .scene import COLOURS, GROUNDS, HORIZON, SKIES
 from .sound import analyze, onsets
 
@@ -42,9 +42,9 @@ def min_object_area(H: int) -> int:
     return max(4, int(0.25 * (0.1 * H) ** 2))
 
 
-def rain_pixels(idx: np.ndarray, dist: np.ndarray) -> np.ndarray:
-    """Pixels of the rain's colour, from `nearest_palette`'s (idx, dist)."""
-    return (idx == _RAIN_ID) & (dist < RAIN_NEAR)
+def rain_pixels(idx: np.ndarray, dist: np.ndarray, near: float = RAIN_NEAR) -> np.ndarray:
+    """Pixels of the rain's colour (within `near`), from `nearest_palette`'s (idx, dist)."""
+    return (idx == _RAIN_ID) & (dist < near)
 
 
 def white_pixels(idx: np.ndarray, dist: np.ndarray) -> np.ndarray:
@@ -328,7 +328,7 @@ def _weather(idx, dist, horizon, ground, H, fps) -> str:
     down = same = up = 0.0
     for f in range(0, idx.shape[0] - lag, lag):
         a, b = white[f].astype(np.float32), white[f + lag].astype(np.float32)
-        d = max(1, int(round(0.18 * H * lag / fps)))
+        d = max(1, int(round(SNOW_FALL * H * lag / fps)))
         down += (a[:-d] * b[d:]).sum()
         up += (a[d:] * b[:-d]).sum()
         same += (a * b).sum()
@@ -353,7 +353,7 @@ def _raining(idx, dist, H: int, fps: float) -> bool:
     count of the rain's colour above 0.002 of the pixels, the test this replaced, missed 14 of
     the 19 at the size measured."""
     T, _, W = idx.shape
-    m = (idx == _RAIN_ID) & (dist < RAIN_SEEN_NEAR)
+    m = rain_pixels(idx, dist, RAIN_SEEN_NEAR)
     m &= ~(m.mean(axis=0) > RAIN_STILL)[None]
     if T < 2 or m.mean() <= RAIN_SEEN:
         return False

@@ -16,6 +16,7 @@ from .scene import COLOURS, GROUNDS, HORIZON, SKIES, Scene, object_state
 CLOUD = {"day": (245, 245, 245), "sunset": (250, 200, 190)}
 RAIN = (150, 165, 195)
 RAIN_FALL, RAIN_DRIFT = 1.3, 0.15  # rain's speed down and to the left, frame heights a second
+SNOW_FALL = 0.18  # frame heights a second that the flakes fall
 FLAKE = (250, 250, 255)
 
 
@@ -193,7 +194,7 @@ def _weather(img, scene: Scene, items: np.ndarray, t: float, band: float, aspect
                     if 0 <= py < img.shape[0] and 0 <= px < img.shape[1]:
                         img[py, px] = RAIN
     else:
-        ys = (y + 0.18 * t) % 1.05 - 0.02
+        ys = (y + SNOW_FALL * t) % 1.05 - 0.02
         xs = (x + 0.02 * np.sin(2 * math.pi * (0.4 * t + phase))) % band
         for cx, cy in zip(xs, ys):
             if cx < aspect:
