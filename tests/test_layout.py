@@ -684,6 +684,65 @@ def test_crowded_counts_frames_where_objects_of_one_colour_meet():
     assert 0 < passing < 48  # a slide that passes another meets it for a while
 
 
+def test_objects_of_one_colour_planned_on_top_of_each_other_are_moved_apart_motions_kept():
+    from vitascope.world.scene import Scene, WorldObject
+
+    def plan(*objects, aspect=16 / 9):
+        return layout.features(Scene(objects=objects, seed=1, detail_seed=1, aspect=aspect), 0.0, 48, 12.0)
+
+    def touching(feat, a, b, aspect=16 / 9):
+        return int(layout._touching(layout._centres(feat, a, aspect), layout._centres(feat, b, aspect)).sum())
+
+    red = WorldObject("red", "ball", "big", "still", x0=0.8)
+    cases = [
+        (red, replace(red, x0=0.85)),  # two still balls, one blob
+        (replace(red, motion="bouncing", direction=1, speed=0.05), replace(red, motion="bouncing", direction=1, speed=0.05, x0=0.9, phase=0.3)),
+        (replace(red, motion="slide_right", speed=0.1, x0=0.3), replace(red, motion="slide_right", speed=0.1, x0=0.35)),
+        (replace(red, shape="box", motion="rising"), replace(red, shape="box", motion="growing", x0=0.7), replace(red, colour="blue", x0=1.5)),
+    ]
+    for objects in cases:
+        feat = plan(*objects)
+        assert touching(feat, 0, 1) > 0
+        out = layout.apart(feat, 16 / 9)
+        assert touching(out, 0, 1) == 0, objects
+        assert np.array_equal(out[:, 0], feat[:, 0])  # the first object of a colour stays where it was planned
+        for j, o in enumerate(objects):
+            x, y, s, turn = layout.track(feat, j, 16 / 9)
+            x2, y2, s2, turn2 = layout.track(out, j, 16 / 9)
+            assert np.allclose(y, y2) and np.allclose(s, s2) and np.allclose(turn, turn2)
+            assert np.allclose(x2 - x, np.median(x2 - x), atol=1e-4)  # the whole track moved across by one amount
+            want = o.motion if o.motion != "bouncing" else "bouncing_right"
+            assert layout.shows(out, j, want, o.shape, 16 / 9) == layout.shows(feat, j, want, o.shape, 16 / 9)
+            hidden = [((c[0] < c[2] / 2) | (c[0] > 16 / 9 - c[2] / 2)).sum() for c in (layout._centres(f, j, 16 / 9) for f in (feat, out))]
+            assert hidden[1] <= hidden[0]  # no more out of the frame than planned
+    # objects of two colours are two blobs, however close: left as planned
+    apart_colours = plan(red, replace(red, colour="blue", x0=0.85))
+    assert np.array_equal(layout.apart(apart_colours, 16 / 9), apart_colours)
+    # where there is no room for both (two big balls in a narrow frame, still), they are left no closer than planned
+    narrow = plan(replace(red, x0=0.28), replace(red, x0=0.3), aspect=9 / 16)
+    assert touching(layout.apart(narrow, 9 / 16), 0, 1, 9 / 16) <= touching(narrow, 0, 1, 9 / 16)
+
+
+def test_world_model_moves_apart_objects_of_one_colour_in_a_first_window_only():
+    torch.manual_seed(0)
+    planner = world_plan.WorldPlanner(world_plan.Planner_configs["plan-tiny-labels"])
+    from vitascope.world.scene import Scene, WorldObject
+
+    red = WorldObject("red", "ball", "big", "still", x0=0.8)
+    scene = Scene(objects=(red, replace(red, x0=0.85)), seed=1, detail_seed=1, aspect=16 / 9)
+    known = layout.features(scene, 0.0, 12, 12.0)
+    tokens, mask = text.encode(["two red balls"])
+    labels = world_plan.scene_labels(scene)
+    for keep in (True, False):
+        m = WorldModel.random("t", "world-tiny-layout", planner=planner, plan_steps=2, keep_apart=keep)
+        first = m._layout(tokens, mask, known[:0], 0, 48, 16 / 9, 64, 112, torch.Generator().manual_seed(1), labels=labels)[2]
+        plain = WorldModel.random("t", "world-tiny-layout", planner=planner, plan_steps=2, keep_apart=False)
+        drawn = plain._layout(tokens, mask, known[:0], 0, 48, 16 / 9, 64, 112, torch.Generator().manual_seed(1), labels=labels)[2]
+        assert np.array_equal(first, layout.apart(drawn, 16 / 9) if keep else drawn)
+        later = m._layout(tokens, mask, known, 12, 36, 16 / 9, 64, 112, torch.Generator().manual_seed(1), labels=labels)[2]
+        assert np.array_equal(later[:12], known)  # known frames cannot move
+
+
 def test_windows_that_continue_a_plan_are_checked_only_for_which_way_things_move():
     torch.manual_seed(0)
     planner = world_plan.WorldPlanner(world_plan.Planner_configs["plan-tiny-labels"])

@@ -84,6 +84,22 @@ def test_context_decides_which_senses_vote(lexicon):
     assert ("weather", "clear") not in lexicon.meanings.get("rain", set())
 
 
+def test_phrasal_verbs_and_comparatives_are_read_as_the_phrases_they_are(lexicon):
+    # a verb and its particle are one WordNet entry: puff_up is "to swell or cause to enlarge"
+    assert lexicon.rewrite("a red ball puffs up on the grass") == "a red ball inflates on the grass"
+    assert lexicon.rewrite("Two cubes puffing up") == "Two blocks inflating"
+    assert lexicon.rewrite("a box blows up") == "a box enlarges"
+    assert lexicon.phrasal("puffs", "up") is not None and lexicon.phrasal("puffs", "the") is None
+    # training phrases, and phrasal verbs that say no motion, stay as they are
+    for prompt in ("a ball falls down", "a ball floats up", "a ball lifts off", "a ball spins around", "a ball scoots back", "a ball puffs, up it goes"):
+        assert lexicon.rewrite(prompt) == prompt, prompt
+    # a comparative of a size word after a verb of becoming is a motion of size
+    assert lexicon.rewrite("a ball gets tinier") == "a ball gets smaller"
+    assert lexicon.rewrite("a ball becomes tinier and a box grows huger") == "a ball becomes smaller and a box grows bigger"
+    assert lexicon.rewrite("a tinier ball") == "a tinier ball"  # a size, not a motion
+    assert lexicon.comparatives == {"small": ("shrinking", "smaller"), "big": ("growing", "bigger")}
+
+
 def test_rewriting_is_the_same_whatever_came_before(lexicon):
     prompts = ["a teeny mauve carton levitates", "a ball hops", "two cerulean marbles swirl at the seaside"]
     fresh = [lexicon.rewrite(p) for p in prompts]

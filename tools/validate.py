@@ -86,6 +86,7 @@ def add_pipeline_switches(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--no-seen", action="store_true", help="hear the planned objects' contacts only, not also every contact an object is seen making in the finished frames (world_foley.strike_seen)")
     ap.add_argument("--no-snow-fall", action="store_true", help="snow as the network drew it, a still speckle, not falling as the world's flakes do (camera.fall)")
     ap.add_argument("--no-rain-fall", action="store_true", help="rain as the network drew it, specks scattered afresh each frame, not falling as the world's rain does (camera.fall)")
+    ap.add_argument("--no-apart", action="store_true", help="objects of one colour drawn where planned, touching or not, not moved apart (layout.apart)")
     ap.add_argument("--steady-spins", action="store_true", help="spins turned at the plan's mean rate (layout.steady_turn), not as planned")
     ap.add_argument("--no-hold", action="store_true", help="a still camera's frames as the network drew them, not its background held still behind the objects (world/camera.py: move(hold=True))")
     ap.add_argument("--no-camera", action="store_true", help="leave the frames as the network drew them, for a still camera, whatever camera the prompt asks for (world/camera.py)")
@@ -94,7 +95,7 @@ def add_pipeline_switches(ap: argparse.ArgumentParser) -> None:
 
 def pipeline_switches(args: argparse.Namespace) -> dict:
     """WorldModel's keyword arguments for the switches `add_pipeline_switches` adds."""
-    return {**({"lexicon": None} if args.no_lexicon else {}), **({"foley_sharp": False} if args.no_sharpen else {}), **({"plan_rest": False} if args.no_rest else {}), **({"move_camera": False} if args.no_camera else {}), **({"hold_camera": False} if args.no_hold else {}), **({"steady_spins": True} if args.steady_spins else {}), **({"foley_fill": False} if args.no_fill else {}), **({"foley_seen": False} if args.no_seen else {}), **({"snow_fall": False} if args.no_snow_fall else {}), **({"rain_fall": False} if args.no_rain_fall else {}), **({"weather_guidance": args.weather_guidance} if args.weather_guidance is not None else {})}
+    return {**({"lexicon": None} if args.no_lexicon else {}), **({"foley_sharp": False} if args.no_sharpen else {}), **({"plan_rest": False} if args.no_rest else {}), **({"move_camera": False} if args.no_camera else {}), **({"hold_camera": False} if args.no_hold else {}), **({"steady_spins": True} if args.steady_spins else {}), **({"foley_fill": False} if args.no_fill else {}), **({"foley_seen": False} if args.no_seen else {}), **({"snow_fall": False} if args.no_snow_fall else {}), **({"rain_fall": False} if args.no_rain_fall else {}), **({"keep_apart": False} if args.no_apart else {}), **({"weather_guidance": args.weather_guidance} if args.weather_guidance is not None else {})}
 
 
 def reword_attrs(spec: str) -> tuple[str, ...]:

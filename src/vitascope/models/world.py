@@ -107,6 +107,7 @@ class WorldModel:
         foley_seen: bool = True,
         snow_fall: bool = True,
         rain_fall: bool = True,
+        keep_apart: bool = True,
     ):
         """steps: sampling steps per window (12: on 72 validation prompts as good as 16 and 24, in
         half the time of 24; model card, "What session 20 built"); guidance: classifier-free
@@ -177,7 +178,10 @@ class WorldModel:
         (`measure.seen_contacts`: objects drawn away from their plan or with no plan too) that no
         onset is near gets one too (`world_foley.strike_seen`). snow_fall: in a planned clip whose
         weather the parsers read as snow, the white specks the network drew fall, as the world's flakes do (`camera.fall`);
-        rain_fall: and where they read rain, the rain-coloured specks it drew fall as the world's rain does."""
+        rain_fall: and where they read rain, the rain-coloured specks it drew fall as the world's rain does.
+        keep_apart: the first window's plan has its objects of one colour moved across, each track
+        as a whole, so that they do not touch (`layout.apart`): objects planned on top of each
+        other are drawn as one blob."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -231,6 +235,7 @@ class WorldModel:
         self.foley_seen = foley_seen
         self.snow_fall = snow_fall
         self.rain_fall = rain_fall
+        self.keep_apart = keep_apart
         if weather_guidance < 0:
             raise ValueError(f"weather_guidance must be at least 0. Got {weather_guidance}.")
         self.weather_guidance = weather_guidance
@@ -491,6 +496,8 @@ class WorldModel:
             if best is None or rank > best_shown:  # the first that shows the most motions asked for, then keeps objects of one colour apart most
                 best, best_shown = feat, rank
         feat = best
+        if self.keep_apart and ctx_n == 0:  # a whole window is planned: objects of one colour move apart
+            feat = layout.apart(feat, aspect)
         return (*self.layout_inputs(feat, H, W), np.concatenate([plan, feat[ctx_n : ctx_n + n_new]]))
 
     def layout_inputs(self, feat: np.ndarray, H: int, W: int) -> tuple[torch.Tensor, torch.Tensor | None]:

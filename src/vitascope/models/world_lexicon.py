@@ -48,7 +48,8 @@ _RULES = {
     "n": [("ses", "s", "s"), ("xes", "x", "s"), ("zes", "z", "s"), ("ches", "ch", "s"), ("shes", "sh", "s"), ("men", "man", "s"), ("ies", "y", "s"), ("s", "", "s")],
     "v": [("ies", "y", "s"), ("es", "e", "s"), ("es", "", "s"), ("s", "", "s"), ("ed", "e", "ed"), ("ed", "", "ed"), ("ing", "e", "ing"), ("ing", "", "ing")]
     + [(c + c + suffix, c, suffix) for c in "bdglmnprt" for suffix in ("ing", "ed")],  # hopping -> hop
-    "a": [("er", "", "er"), ("est", "", "est"), ("er", "e", "er"), ("est", "e", "est")],
+    "a": [("er", "", "er"), ("est", "", "est"), ("er", "e", "er"), ("est", "e", "est"), ("ier", "y", "er"), ("iest", "y", "est")]
+    + [(c + c + suffix, c, suffix) for c in "bdglmnpt" for suffix in ("er", "est")],  # tinier -> tiny, bigger -> big
     "r": [],
 }
 # the attributes whose training words are inflected, and as what: other values are rewritten into
@@ -60,6 +61,10 @@ DETERMINERS = {"a", "an", "the", "one", "two", "three", "some", "each", "every"}
 STOP = {"a", "an", "the", "in", "on", "at", "under", "during", "while", "of", "and", "with", "as", "by", "to", "into", "over", "is", "it",
         "that", "are", "its", "their", "there", "this", "from", "for", "some", "very", "then", "no", "not", "so"}  # not "up", "down": "flies up" is no "flies"
 _WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
+# particles that make a phrasal verb with the verb before them: "puffs up" is WordNet's puff_up
+PARTICLES = ("up", "down", "off", "out", "around", "away", "over", "back", "about")
+# verbs that say "becomes" before a comparative: "gets tinier", "grows larger"
+BECOME = {"get", "become", "grow", "turn"}
 
 
 def wordnet_dir() -> Path | None:
@@ -169,6 +174,16 @@ class Lexicon:
         self.before_names = STOP | modifiers | {t for w in modifiers for t in targets[w].values()}
         self.shapes = {t for w, keys in meanings.items() if any(a == "shape" for a, _ in keys) for t in targets[w].values()}
         self.subjects = self.shapes | {"that", "which", "who", "it", "they", "camera", "view", "shot", "lens", "rain", "snow"}
+        # the training comparatives of size words, in the motions their phrases say ("gets smaller"):
+        # size value -> (motion value, comparative)
+        self.comparatives: dict[str, tuple[str, str]] = {}
+        for phrase, keys in sorted(meanings.items()):
+            for w in phrase.split()[1:]:
+                for base, pos, infl in wordnet.lemmas(w):
+                    sizes = {v for a, v in meanings.get(base, ()) if a == "size"}
+                    motions = {v for a, v in keys if a == "motion"}
+                    if pos == "a" and infl == "er" and len(sizes) == 1 and len(motions) == 1:
+                        self.comparatives.setdefault(sizes.pop(), (motions.pop(), w))
 
     def value_votes(self, word: str, parts: str = "nvar") -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], dict[str, float]]]:
         """The attribute values a word's senses point to, with their votes, and per value the
@@ -194,11 +209,11 @@ class Lexicon:
             for i, off in enumerate(self.wn.index(pos)[base]):
                 w_sense = SENSE_DECAY**i
                 words, ptrs, gloss = self.wn.synset(pos, off)
-                for w in set(words):
+                for w in dict.fromkeys(words):  # in WordNet's order: ties go the same way in every process
                     vote(w, pos, SYNONYM * w_sense)
                 for sym, ppos, poff in ptrs:
                     if sym in _RELATED:
-                        for w in set(self.wn.synset(ppos, poff)[0]):
+                        for w in dict.fromkeys(self.wn.synset(ppos, poff)[0]):
                             vote(w, pos, RELATED * w_sense)
                 said = set()
                 for w in _gloss_words(gloss):
@@ -216,15 +231,10 @@ class Lexicon:
             return None
         if any(base in self.known_bases for base, _, _ in self.wn.lemmas(word)):
             return None  # another form of a training word ("fall" of "falls")
-        pooled, by_word = self.value_votes(word, parts)
-        if not pooled:
+        got = self._decide(*self.value_votes(word, parts))
+        if got is None:
             return None
-        ranked = sorted(pooled.items(), key=lambda kv: -kv[1])
-        value, score = ranked[0]
-        runner = ranked[1][1] if len(ranked) > 1 else 0.0
-        if score < LEAST or score < MARGIN * runner:
-            return None
-        best = max(by_word[value], key=lambda w: by_word[value][w])
+        value, best = got
         forms = self.targets[best]
         if value[0] in INFLECTED:  # a motion's verb or a shape's noun takes the word's inflection
             infls = [infl for _, pos, infl in self.wn.lemmas(word) if pos == INFLECTED[value[0]]]
@@ -234,6 +244,50 @@ class Lexicon:
                 if infl == "":  # "two orbs rebound" -> "spring": the base form of "springs"
                     return value, best
         return value, forms.get("", next(iter(forms.values())))
+
+    def phrasal(self, verb: str, particle: str) -> tuple[tuple[str, str], str] | None:
+        """((attribute, value), training word) a phrasal verb no training caption uses is rewritten
+        into ("puffs up": WordNet's puff_up, "to swell or cause to enlarge" -> "expands"), or None.
+        Only a motion: a particle's verb says how something moves."""
+        if verb in self.known or particle not in PARTICLES:
+            return None
+        for base, pos, infl in self.wn.lemmas(verb):
+            compound = f"{base}_{particle}"
+            if pos != "v" or compound not in self.wn.index("v"):
+                continue
+            got = self._decide(*self.value_votes(compound, "v"))
+            if got is None or got[0][0] != "motion":
+                return None
+            value, best = got
+            forms = self.targets[best]
+            return value, forms.get(infl, best if infl == "" else next(iter(forms.values())))
+        return None
+
+    def comparative(self, word: str, prev: str) -> tuple[tuple[str, str], str] | None:
+        """A comparative of a size word after a verb of becoming ("gets tinier") says the motion
+        of size its training comparative says ("gets smaller"), or None."""
+        if word in self.known or not any(base in BECOME for base, pos, _ in self.wn.lemmas(prev) if pos == "v"):
+            return None
+        for base, pos, infl in self.wn.lemmas(word):
+            if pos == "a" and infl == "er":
+                for attr, value in self.meanings.get(base, ()):
+                    if attr == "size" and value in self.comparatives:
+                        motion, comparative = self.comparatives[value]
+                        return ("motion", motion), comparative
+        return None
+
+    @staticmethod
+    def _decide(pooled, by_word) -> tuple[tuple[str, str], str] | None:
+        """The value with the most votes and its most voted training word, where it has at least
+        LEAST votes and MARGIN times the runner-up's; else None."""
+        if not pooled:
+            return None
+        ranked = sorted(pooled.items(), key=lambda kv: -kv[1])
+        value, score = ranked[0]
+        runner = ranked[1][1] if len(ranked) > 1 else 0.0
+        if score < LEAST or score < MARGIN * runner:
+            return None
+        return value, max(by_word[value], key=lambda w: by_word[value][w])
 
     def says(self, word: str) -> set[str]:
         """The attributes a training word says ("three": count; "green", of "on green grass": ground)."""
@@ -252,7 +306,11 @@ class Lexicon:
         spans = [(m.start(), m.end(), m.group(0)) for m in _WORD.finditer(text)]
         out, last, prev, place = [], 0, "", False
         placed: set[str] = set()  # training words written here: a verb follows none of them but shapes
+        skip = False
         for i, (a, b, word) in enumerate(spans):
+            if skip:  # the particle of a phrasal verb rewritten as one word
+                skip = False
+                continue
             nxt = spans[i + 1][2] if i + 1 < len(spans) else ""
             # a place: from a preposition over determiners, words no one placed and the settings'
             # words, to punctuation or another word ("on a football pitch" names no ball)
@@ -266,6 +324,9 @@ class Lexicon:
             verb = word.endswith("ing") or prev in self.subjects or (prev not in self.known and prev not in placed)
             named = prev in self.before_names or nxt in self.shapes or not verb
             got = self.choice(word, "nar" if named else "nvar")
+            # a phrasal verb ("puffs up") is read as one word, before its verb alone ("puffs")
+            phrasal = None if named or not re.fullmatch(r"\s+", text[b : spans[i + 1][0]] if nxt else "") else self.phrasal(word, nxt)
+            got = phrasal or got
             # a word beside a training word of the same attribute only shades it ("bluish green",
             # "three matching balls"): that word says the value, and this one stays
             if got is not None and any(got[0][0] in self.says(n) for n in (prev, nxt) if n in self.known):
@@ -275,6 +336,7 @@ class Lexicon:
                 got = None
             if got is not None and place and got[0][0] not in SETTINGS | {"direction"}:
                 got = None
+            got = self.comparative(word, prev) or got  # "gets tinier": the verb before it is part of the phrase
             new = word if got is None else got[1]
             if got is not None:
                 placed.add(new.split()[-1])
@@ -284,6 +346,8 @@ class Lexicon:
                     out[-1] = out[-1][: len(out[-1]) - len(prev)] + (article.capitalize() if old_article[0].isupper() else article)
             out.append(prompt[last:a] + (prompt[a:b] if got is None else new))
             last, prev = b, new.split()[-1]
+            if phrasal is not None and got is phrasal:
+                last, skip = spans[i + 1][1], True
         return "".join(out) + prompt[last:]
 
 

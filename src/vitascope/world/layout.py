@@ -273,6 +273,77 @@ def crowded(feat: np.ndarray, aspect: float) -> int:
     return out
 
 
+APART_MARGIN = 1.15  # objects of one colour closer than this times their mean extent (across and down) are seen touching
+APART_SHIFTS = 24  # places across tried for each object, a period apart / APART_SHIFTS
+
+
+def _centres(feat: np.ndarray, slot: int, aspect: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One slot's centre across as drawn (frame heights from the left edge, wrapped as the world
+    wraps it: -extent / 2 .. aspect + extent / 2), centre down and extent, (T,) each."""
+    f = np.asarray(feat, np.float32)[:, slot]
+    s = extents(f)
+    phase = np.arctan2(f[:, PLACE + 1], f[:, PLACE]) % (2 * math.pi)
+    return phase / (2 * math.pi) * _period(aspect, s) - s / 2, f[:, PLACE + 2] * _Y_SPREAD + _Y_MID, s
+
+
+def _touching(a, b) -> np.ndarray:
+    """Frames in which two objects' squares of side APART_MARGIN times their extent meet."""
+    (xa, ya, sa), (xb, yb, sb) = a, b
+    reach = APART_MARGIN * (sa + sb) / 2
+    return (np.abs(xa - xb) < reach) & (np.abs(ya - yb) < reach)
+
+
+def _shifted(feat: np.ndarray, slot: int, turn: float) -> np.ndarray:
+    """A layout with one slot's horizontal phase turned by `turn` radians: its track moved across,
+    all else as it was. Returns a copy."""
+    out = np.array(feat, np.float32, copy=True)
+    cos_p, sin_p = out[:, slot, PLACE].copy(), out[:, slot, PLACE + 1].copy()
+    out[:, slot, PLACE] = math.cos(turn) * cos_p - math.sin(turn) * sin_p
+    out[:, slot, PLACE + 1] = math.sin(turn) * cos_p + math.cos(turn) * sin_p
+    return out
+
+
+def apart(feat: np.ndarray, aspect: float) -> np.ndarray:
+    """A layout whose objects of one colour are moved across, each track as a whole, so that they
+    touch in as few frames as can be: two red balls planned on top of each other are drawn, and
+    read, as one red blob. The world keeps the starting places of objects apart for the same
+    reason (scene._spread: "so that they can be counted"); a planned layout overlaps objects of
+    one colour in 17 of 72 validation prompts (model card, session 27). Each object in slot order
+    takes, of APART_SHIFTS places across its period, the one where it touches the objects of its
+    colour placed before it in fewest frames, without more frames out of the frame than planned
+    (then touching objects of other colours in fewest, then moving least); an object that touches
+    none stays where it was planned. Its motion is unchanged: every frame moves by the same
+    amount across. For a whole window only: carried-over frames cannot move. Returns a copy."""
+    out = np.array(feat, np.float32, copy=True)
+    slots = [j for j in range(out.shape[1]) if (out[:, j, 0] > 0).all()]
+    colour = {j: identity(out[0, j])[0] for j in slots}
+    placed: list[int] = []
+    for j in slots:
+        same = [i for i in placed if colour[i] == colour[j]]
+        placed.append(j)
+        if not same:
+            continue
+        def cost(feat_j: np.ndarray) -> tuple[int, int, int]:
+            c = _centres(feat_j, j, aspect)
+            hidden = int(((c[0] < c[2] / 2) | (c[0] > aspect - c[2] / 2)).sum())
+            mine = sum(int(_touching(c, _centres(feat_j, i, aspect)).sum()) for i in same)
+            others = sum(int(_touching(c, _centres(feat_j, i, aspect)).sum()) for i in placed[:-1] if i not in same)
+            return mine, hidden, others
+        here = cost(out)
+        if here[0] == 0:
+            continue
+        best, best_key = out, (here[0], here[2], 0)
+        for k in range(1, APART_SHIFTS):
+            turn = 2 * math.pi * k / APART_SHIFTS
+            trial = _shifted(out, j, turn)
+            mine, hidden, others = cost(trial)
+            key = (mine, others, min(k, APART_SHIFTS - k))
+            if hidden <= here[1] and key < best_key:
+                best, best_key = trial, key
+        out = best
+    return out
+
+
 def mirror(feat: np.ndarray, slot: int, aspect: float) -> np.ndarray:
     """A layout with one slot's track mirrored left for right about the frame's middle (its
     motion across reversed, all else as it was). Returns a copy."""
