@@ -8,6 +8,7 @@ import pytest
 from vitascope.eval import ATTRIBUTES, backend_calls, eval_cases, evaluate, table
 from vitascope.models.base import GenerationRequest
 from vitascope.models.world import WorldModel
+from vitascope.world import layout
 from vitascope.world.captions import COLOUR_WORDS
 from vitascope.world.scene import sample_scene
 
@@ -133,3 +134,29 @@ def test_an_object_sliding_out_of_the_frame_is_read_as_sliding_not_shrinking():
         tracks = measure(s.frames, s.fps).tracks
         assert len(tracks) == 2 and all(t.edges[-1] for t in tracks[:1])  # out at one edge, back in at the other
         assert [t.motion for t in tracks] == [motion, motion]
+
+
+def test_a_rise_drawn_with_a_tremor_is_no_bounce_and_bounces_touch_the_ground():
+    """world-spec.md: a bounce is parabolic arcs that touch the ground at least twice; a contact
+    ends a descent and starts a rise. A rising object drawn a pixel lower now and then turns down
+    for a frame: those are no contacts, and it is read as rising (the old reading, any two lowest
+    points, read it as bouncing). Bounces and landings still touch the ground where they do."""
+    from vitascope.world import Scene, WorldObject, simulate
+    from vitascope.world.measure import measure
+
+    aspect = 16 / 9
+    scene = Scene(objects=(WorldObject("red", "box", "big", "rising", x0=0.9),), aspect=aspect)
+    s = simulate(0, height=90, width=160, scene=scene)
+    frames = s.frames.copy()
+    for i in (12, 22, 32):  # a tremor: the frame a pixel lower, then back
+        frames[i] = np.roll(frames[i], 1, axis=0)
+    tracks = measure(frames, s.fps).tracks
+    assert [t.motion for t in tracks] == ["rising"] and tracks[0].contacts == []
+    for motion, kw in (("bouncing", dict(period=1.0, phase=0.2)), ("falling", dict(top=0.2))):
+        scene = Scene(objects=(WorldObject("blue", "ball", "big", motion, x0=0.9, **kw),), aspect=aspect)
+        s = simulate(0, height=90, width=160, scene=scene)
+        tracks = measure(s.frames, s.fps).tracks
+        assert [t.motion for t in tracks] == [motion]
+        truth = [f for f, _, _ in layout.contact_frames(layout.features(scene, 0.0, len(s.frames), s.fps))]
+        assert len(tracks[0].contacts) >= (2 if motion == "bouncing" else 1)  # a fall lands at least once
+        assert all(min(abs(c - f) for f in truth) <= 1 for c in tracks[0].contacts)

@@ -216,6 +216,12 @@ def shape_of(fills) -> str:
     return "ball" if float(np.percentile(fills, 90)) > BALL_FILL else "triangle"
 
 
+# a contact ends a descent and starts a rise (world-spec.md: a bounce is "parabolic arcs"): within
+# CONTACT_ARC seconds before it the track was at least CONTACT_DROP frame heights higher, and is
+# again within CONTACT_ARC seconds after it
+CONTACT_ARC, CONTACT_DROP = 1 / 3, 0.02
+
+
 def _classify(tr: Track, fps: float, aspect: float) -> None:
     n = len(tr.frames)
     k = max(2, n // 8)
@@ -230,8 +236,17 @@ def _classify(tr: Track, fps: float, aspect: float) -> None:
     whole = [a for a, e in zip(tr.areas, tr.edges) if not e]
     areas = whole if len(whole) >= 2 * k else tr.areas
     growth = np.mean(areas[-k:]) / max(np.mean(areas[:k]), 1e-9)
-    lows = [i for i in range(1, n - 1) if ys[i] >= ys[i - 1] and ys[i] > ys[i + 1] + 0.004]  # lowest points: contacts
     swing = ys.max() - ys.min()
+    # lowest points that end a descent and start a rise: contacts. A rise drawn with a tremor turns
+    # down a pixel now and then; that is no contact, and no bounce. Chosen on the simulator's own
+    # clips (120 scenes of training seeds, at the size measured and at 64 px scaled up, through
+    # x264) and checked on 90 others (model card, session 27)
+    w = max(1, int(round(CONTACT_ARC * fps)))
+    lows = [
+        i
+        for i in range(1, n - 1)
+        if ys[i] >= ys[i - 1] and ys[i] > ys[i + 1] + 0.004 and ys[i] - ys[max(0, i - w) : i].min() >= CONTACT_DROP and ys[i] - ys[i + 1 : i + 1 + w].min() >= CONTACT_DROP
+    ]
     tr.contacts = [tr.frames[i] for i in lows] if swing > 0.04 else []
     tr.direction = int(np.sign(dx)) if abs(dx) > 0.18 * aspect * dur / 4 else 0
     if growth > 1.6:
