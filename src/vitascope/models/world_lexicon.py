@@ -247,7 +247,7 @@ class Lexicon:
 
     def phrasal(self, verb: str, particle: str) -> tuple[tuple[str, str], str] | None:
         """((attribute, value), training word) a phrasal verb no training caption uses is rewritten
-        into ("puffs up": WordNet's puff_up, "to swell or cause to enlarge" -> "expands"), or None.
+        into ("puffs up": WordNet's puff_up, "to swell or cause to enlarge" -> "inflates"), or None.
         Only a motion: a particle's verb says how something moves."""
         if verb in self.known or particle not in PARTICLES:
             return None

@@ -274,7 +274,7 @@ def crowded(feat: np.ndarray, aspect: float) -> int:
 
 
 APART_MARGIN = 1.15  # objects of one colour closer than this times their mean extent (across and down) are seen touching
-APART_SHIFTS = 24  # places across tried for each object, a period apart / APART_SHIFTS
+APART_SHIFTS = 24  # places across tried for each object, 1 / APART_SHIFTS of its period apart
 
 
 def _centres(feat: np.ndarray, slot: int, aspect: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -312,8 +312,9 @@ def apart(feat: np.ndarray, aspect: float) -> np.ndarray:
     takes, of APART_SHIFTS places across its period, the one where it touches the objects of its
     colour placed before it in fewest frames, without more frames out of the frame than planned
     (then touching objects of other colours in fewest, then moving least); an object that touches
-    none stays where it was planned. Its motion is unchanged: every frame moves by the same
-    amount across. For a whole window only: carried-over frames cannot move. Returns a copy."""
+    none stays where it was planned. Its motion is unchanged: every frame's horizontal phase turns
+    by the same amount (for an object that grows or shrinks, whose period does, by the same share
+    of it). For a whole window only: carried-over frames cannot move. Returns a copy."""
     out = np.array(feat, np.float32, copy=True)
     slots = [j for j in range(out.shape[1]) if (out[:, j, 0] > 0).all()]
     colour = {j: identity(out[0, j])[0] for j in slots}
