@@ -235,15 +235,20 @@ class Lexicon:
         if got is None:
             return None
         value, best = got
+        # a motion's verb or a shape's noun takes the word's inflection
+        infls = [infl for _, pos, infl in self.wn.lemmas(word) if pos == INFLECTED[value[0]]] if value[0] in INFLECTED else []
+        return value, self._inflected(best, infls)
+
+    def _inflected(self, best: str, infls: list[str]) -> str:
+        """The training word `best` in the first of the inflections `infls` it has ("s", "ing",
+        ...; the plain form last), else in its own form."""
         forms = self.targets[best]
-        if value[0] in INFLECTED:  # a motion's verb or a shape's noun takes the word's inflection
-            infls = [infl for _, pos, infl in self.wn.lemmas(word) if pos == INFLECTED[value[0]]]
-            for infl in sorted(infls, key=lambda i: i == ""):  # "marbles": a plural before the game
-                if infl in forms:
-                    return value, forms[infl]
-                if infl == "":  # "two orbs rebound" -> "spring": the base form of "springs"
-                    return value, best
-        return value, forms.get("", next(iter(forms.values())))
+        for infl in sorted(infls, key=lambda i: i == ""):  # "marbles": a plural before the game
+            if infl in forms:
+                return forms[infl]
+            if infl == "":  # "two orbs rebound" -> "spring": the base form of "springs"
+                return best
+        return forms.get("", next(iter(forms.values())))
 
     def phrasal(self, verb: str, particle: str) -> tuple[tuple[str, str], str] | None:
         """((attribute, value), training word) a phrasal verb no training caption uses is rewritten
@@ -259,8 +264,7 @@ class Lexicon:
             if got is None or got[0][0] != "motion":
                 return None
             value, best = got
-            forms = self.targets[best]
-            return value, forms.get(infl, best if infl == "" else next(iter(forms.values())))
+            return value, self._inflected(best, [infl])
         return None
 
     def comparative(self, word: str, prev: str) -> tuple[tuple[str, str], str] | None:
