@@ -11,7 +11,7 @@ import torch
 
 from vitascope.models import text, world_plan
 from vitascope.models.base import GenerationRequest
-from vitascope.models.world import WorldModel, match_slots
+from vitascope.models.world import WorldModel, fit_motions, match_slots
 from vitascope.models.world_net import WorldNet, WorldNet_configs, load_weights
 from vitascope.train.world import TrainConfig, simulate_batch
 from vitascope.train.world_plan import PlanTrainConfig, export_weights, make_batch, train
@@ -638,6 +638,29 @@ def test_every_true_track_shows_its_motion_by_the_spec_and_mirrored_slides_go_th
     assert not layout.shows(still, 0, "bouncing", "ball", 16 / 9) and not layout.shows(still, 0, "slide_left", "ball", 16 / 9)
 
 
+def test_a_continuing_window_is_mirrored_from_the_seam_about_where_the_object_was():
+    from vitascope.world.scene import Scene, WorldObject
+
+    aspect, start = 16 / 9, 12
+    ball = WorldObject("red", "ball", "big", "slide_right", x0=0.6, speed=0.1)
+    feat = layout.features(Scene(objects=(ball, replace(ball, colour="blue", motion="bouncing", x0=1.2)), seed=1, detail_seed=1, aspect=aspect), 0.0, 48, 12.0)
+    left = layout.mirror(feat, 0, aspect)  # slides left
+    back = layout.mirror(left, 0, aspect, start)  # a plan that turns back at the seam: the new frames go right from where it was
+    turned = layout.mirror(back, 0, aspect, start)
+    assert np.allclose(turned, left, atol=1e-5)  # mirrored twice: as it was
+    assert np.array_equal(turned[:start], back[:start]) and np.array_equal(np.delete(turned, 0, 1), np.delete(back, 0, 1))
+    x = layout.track(back, 0, aspect)[0]
+    x2 = layout.track(turned, 0, aspect)[0]
+    assert np.diff(x[:start]).max() < 0  # carried over: going left
+    assert np.diff(x2).max() < 0 < np.diff(x[start:]).min()  # mirrored: it goes on left from where it was
+    assert abs(x2[start] - x2[start - 1]) < 0.1  # no jump at the seam
+    assert np.allclose(x2[start:] - x2[start - 1], -(x[start:] - x[start - 1]), atol=1e-4)
+    assert layout.shows(turned, 0, "slide_left", "ball", aspect) and not layout.shows(back, 0, "slide_left", "ball", aspect)
+    out, shown = fit_motions(back, [("slide_left", "ball"), None], aspect, start=start)
+    assert shown == 1 and np.allclose(out, turned)
+    assert fit_motions(back, [("slide_left", "ball"), None], aspect, mirror=False, start=start)[1] == 0
+
+
 def test_first_window_plans_move_the_way_their_labels_say():
     from vitascope.models.world import fit_motions
 
@@ -723,7 +746,45 @@ def test_objects_of_one_colour_planned_on_top_of_each_other_are_moved_apart_moti
     assert touching(layout.apart(narrow, 9 / 16), 0, 1, 9 / 16) <= touching(narrow, 0, 1, 9 / 16)
 
 
-def test_world_model_moves_apart_objects_of_one_colour_in_a_first_window_only():
+def test_a_continuing_window_eases_objects_of_one_colour_apart_from_the_seam():
+    from vitascope.world.scene import Scene, WorldObject
+
+    aspect, start = 16 / 9, 12
+
+    def plan(*objects):
+        return layout.features(Scene(objects=objects, seed=1, detail_seed=1, aspect=aspect), 0.0, 48, 12.0)
+
+    def touching(feat, a, b):
+        return int(layout._touching(*(tuple(v[start:] for v in layout._centres(feat, j, aspect)) for j in (a, b))).sum())
+
+    red = WorldObject("red", "ball", "big", "still", x0=0.8)
+    cases = [
+        (replace(red, motion="bouncing", direction=1, speed=0.05), replace(red, motion="bouncing", direction=1, speed=0.05, x0=0.9, phase=0.3)),
+        (replace(red, motion="slide_right", speed=0.1, x0=0.3), replace(red, motion="slide_right", speed=0.1, x0=0.35)),
+        (replace(red, shape="box", motion="rising"), replace(red, shape="box", motion="growing", x0=0.7), replace(red, colour="blue", x0=1.5)),
+        (replace(red, motion="slide_left", speed=0.1, x0=1.3), replace(red, size="small", x0=0.6)),
+    ]
+    for objects in cases:
+        feat = plan(*objects)
+        out = layout.apart_after(feat, aspect, start)
+        assert np.array_equal(out[:start], feat[:start])  # frames already drawn stay
+        assert touching(out, 0, 1) < touching(feat, 0, 1) / 2, objects
+        for j, o in enumerate(objects):
+            x, y, s, turn = layout.track(feat, j, aspect)
+            x2, y2, s2, turn2 = layout.track(out, j, aspect)
+            assert np.allclose(y, y2) and np.allclose(s, s2) and np.allclose(turn, turn2)
+            assert np.abs(np.diff(x2 - x)).max() < 0.07  # eased: no jump at the seam or after it
+            dx, dx2 = (float(v[-6:].mean() - v[start : start + 6].mean()) for v in (x, x2))
+            if o.motion.startswith("slide"):
+                assert dx2 * dx > 0 and abs(dx2) >= abs(dx)  # a slide keeps its way and its length
+            else:
+                assert abs(dx2 - dx) <= layout._STAY * aspect + 1e-6
+    # objects of two colours are left as planned
+    two = plan(red, replace(red, colour="blue", x0=0.85))
+    assert np.array_equal(layout.apart_after(two, aspect, start), two)
+
+
+def test_world_model_moves_apart_objects_of_one_colour_a_first_window_whole_a_later_one_eased():
     torch.manual_seed(0)
     planner = world_plan.WorldPlanner(world_plan.Planner_configs["plan-tiny-labels"])
     from vitascope.world.scene import Scene, WorldObject
@@ -741,6 +802,8 @@ def test_world_model_moves_apart_objects_of_one_colour_in_a_first_window_only():
         assert np.array_equal(first, layout.apart(drawn, 16 / 9) if keep else drawn)
         later = m._layout(tokens, mask, known, 12, 36, 16 / 9, 64, 112, torch.Generator().manual_seed(1), labels=labels)[2]
         assert np.array_equal(later[:12], known)  # known frames cannot move
+        drawn = plain._layout(tokens, mask, known, 12, 36, 16 / 9, 64, 112, torch.Generator().manual_seed(1), labels=labels)[2]
+        assert np.array_equal(later, np.concatenate([known, layout.apart_after(drawn[-48:], 16 / 9, 12)[12:]]) if keep else drawn)  # the new ones are eased apart
 
 
 def test_windows_that_continue_a_plan_are_checked_only_for_which_way_things_move():

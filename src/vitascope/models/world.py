@@ -108,6 +108,7 @@ class WorldModel:
         snow_fall: bool = True,
         rain_fall: bool = True,
         keep_apart: bool = True,
+        mirror_after: bool = True,
     ):
         """steps: sampling steps per window (12: on 72 validation prompts as good as 16 and 24, in
         half the time of 24; model card, "What session 20 built"); guidance: classifier-free
@@ -179,9 +180,12 @@ class WorldModel:
         onset is near gets one too (`world_foley.strike_seen`). snow_fall: in a planned clip whose
         weather the parsers read as snow, the white specks the network drew fall, as the world's flakes do (`camera.fall`);
         rain_fall: and where they read rain, the rain-coloured specks it drew fall as the world's rain does.
-        keep_apart: the first window's plan has its objects of one colour moved across, each track
-        as a whole, so that they do not touch (`layout.apart`): objects planned on top of each
-        other are drawn as one blob."""
+        keep_apart: objects of one colour are moved apart across so that they do not touch: in a
+        first window each track as a whole (`layout.apart`), in a window that continues frames
+        already drawn eased from the seam (`layout.apart_after`): objects planned on top of each
+        other are drawn as one blob. mirror_after: a window that continues frames and whose plan
+        moves an object across the wrong way has its new frames mirrored about where the object
+        was (`layout.mirror` from the seam): the planner turns slides back in later windows."""
         lo, hi = guidance_interval
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"guidance_interval must be 0 <= lo <= hi <= 1. Got {guidance_interval}.")
@@ -236,6 +240,7 @@ class WorldModel:
         self.snow_fall = snow_fall
         self.rain_fall = rain_fall
         self.keep_apart = keep_apart
+        self.mirror_after = mirror_after
         if weather_guidance < 0:
             raise ValueError(f"weather_guidance must be at least 0. Got {weather_guidance}.")
         self.weather_guidance = weather_guidance
@@ -491,13 +496,13 @@ class WorldModel:
             if wants is None:
                 best = feat
                 break
-            feat, shown = fit_motions(feat, wants, aspect, mirror=ctx_n == 0)  # known frames are not mirrored
+            feat, shown = fit_motions(feat, wants, aspect, mirror=self.mirror_after or ctx_n == 0, start=ctx_n)  # known frames are not mirrored
             rank = (shown, -layout.crowded(feat, aspect) if k > 1 else 0)  # one layout needs no tie-break
             if best is None or rank > best_shown:  # the first that shows the most motions asked for, then keeps objects of one colour apart most
                 best, best_shown = feat, rank
         feat = best
-        if self.keep_apart and ctx_n == 0:  # a whole window is planned: objects of one colour move apart
-            feat = layout.apart(feat, aspect)
+        if self.keep_apart:  # objects of one colour move apart: a whole window's tracks as wholes, a continuing window's eased from the seam
+            feat = layout.apart(feat, aspect) if ctx_n == 0 else layout.apart_after(feat, aspect, ctx_n)
         return (*self.layout_inputs(feat, H, W), np.concatenate([plan, feat[ctx_n : ctx_n + n_new]]))
 
     def layout_inputs(self, feat: np.ndarray, H: int, W: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -539,12 +544,13 @@ def plan_inputs(planner: world_plan.WorldPlanner, read, prompt: str, words: bool
 ACROSS = ("slide_left", "slide_right", "bouncing_left", "bouncing_right")  # motions that go one way across the frame
 
 
-def fit_motions(feat: np.ndarray, wants: list[tuple[str, str] | None], aspect: float, mirror: bool = True) -> tuple[np.ndarray, int]:
+def fit_motions(feat: np.ndarray, wants: list[tuple[str, str] | None], aspect: float, mirror: bool = True, start: int = 0) -> tuple[np.ndarray, int]:
     """A planned window checked against the motions its labels ask for (`layout.shows`, by
     world-spec.md's numbers): a slot that moves across the wrong way (a slide, a bouncing object
     with a direction) is mirrored left for right (unless mirror=False), since the planner tells
-    left from right worst (model card, session 13); returns the layout and how many labelled slots
-    show their motion."""
+    left from right worst (model card, session 13); in a window that continues `start` frames
+    carried over, only its new frames are mirrored, about where the object was (`layout.mirror`).
+    Returns the layout and how many labelled slots show their motion."""
     shown = 0
     for j, want in enumerate(wants[: feat.shape[1]]):
         if want is None:
@@ -552,7 +558,7 @@ def fit_motions(feat: np.ndarray, wants: list[tuple[str, str] | None], aspect: f
         motion, shape = want
         ok = layout.shows(feat, j, motion, shape, aspect)
         if not ok and mirror and motion in ACROSS:
-            turned = layout.mirror(feat, j, aspect)
+            turned = layout.mirror(feat, j, aspect, start)
             if layout.shows(turned, j, motion, shape, aspect):
                 feat, ok = turned, True
         shown += ok

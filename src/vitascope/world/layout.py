@@ -293,13 +293,14 @@ def _touching(a, b) -> np.ndarray:
     return (np.abs(xa - xb) < reach) & (np.abs(ya - yb) < reach)
 
 
-def _shifted(feat: np.ndarray, slot: int, turn: float) -> np.ndarray:
-    """A layout with one slot's horizontal phase turned by `turn` radians: its track moved across,
-    all else as it was. Returns a copy."""
+def _shifted(feat: np.ndarray, slot: int, turn) -> np.ndarray:
+    """A layout with one slot's horizontal phase turned by `turn` radians (one for every frame, or
+    (T,), one a frame): its track moved across, all else as it was. Returns a copy."""
     out = np.array(feat, np.float32, copy=True)
     cos_p, sin_p = out[:, slot, PLACE].copy(), out[:, slot, PLACE + 1].copy()
-    out[:, slot, PLACE] = math.cos(turn) * cos_p - math.sin(turn) * sin_p
-    out[:, slot, PLACE + 1] = math.sin(turn) * cos_p + math.cos(turn) * sin_p
+    c, s = np.cos(turn), np.sin(turn)
+    out[:, slot, PLACE] = c * cos_p - s * sin_p
+    out[:, slot, PLACE + 1] = s * cos_p + c * sin_p
     return out
 
 
@@ -345,18 +346,92 @@ def apart(feat: np.ndarray, aspect: float) -> np.ndarray:
     return out
 
 
-def mirror(feat: np.ndarray, slot: int, aspect: float) -> np.ndarray:
-    """A layout with one slot's track mirrored left for right about the frame's middle (its
-    motion across reversed, all else as it was). Returns a copy."""
+APART_RAMP = 12  # frames over which a continuing window eases an object to its new place across (1 s)
+APART_REACH = 8  # places across tried each way in a continuing window, 1 / APART_SHIFTS of a period apart
+_STAY = 0.12  # frame widths: an object that moves less than twice this across a window moves at most this much more
+
+
+def _eased(feat: np.ndarray, slot: int, turn: float, start: int, ramp: int) -> np.ndarray:
+    """`_shifted`, eased in: frames before `start` stay, the next `ramp` frames turn by a growing
+    share of `turn` (smoothstep), the rest by all of it."""
+    u = np.clip((np.arange(len(feat)) - start + 1) / ramp, 0.0, 1.0)
+    return _shifted(feat, slot, turn * u * u * (3 - 2 * u))
+
+
+def apart_after(feat: np.ndarray, aspect: float, start: int, ramp: int = APART_RAMP) -> np.ndarray:
+    """`apart` for a window that continues frames already drawn (an extension, a clip's later
+    window): objects of one colour touching in the new frames (from `start`) are eased apart
+    across, an object at a time (the one of either colour-mate whose move helps most), each move
+    starting from where the object was at the seam so nothing jumps. Each is moved by at most
+    APART_REACH / APART_SHIFTS of its period, with no more new frames out of the frame than
+    planned, and so that its motion across reads as planned: a slide keeps its way and at least
+    its length, anything else moves at most `_STAY` frame widths more. Returns a copy."""
     out = np.array(feat, np.float32, copy=True)
-    f = out[:, slot]
-    s = float(np.median(extents(f)))
-    # centre across = phase / 2 pi * period - ...: x -> aspect - x is phase -> c - phase
-    c = 2 * math.pi * (1 - s / _period(aspect, s))
+    slots = [j for j in range(out.shape[1]) if (out[:, j, 0] > 0).all()]
+    colour = {j: identity(out[0, j])[0] for j in slots}
+    pairs = [(a, b) for a in slots for b in slots if a < b and colour[a] == colour[b]]
+    if not pairs or start >= len(out):
+        return out
+
+    def across(f: np.ndarray, j: int) -> float:
+        x = track(f[start:], j, aspect)[0]
+        k = max(2, len(x) // 8)
+        return float(x[-k:].mean() - x[:k].mean())
+
+    def cost(f: np.ndarray) -> tuple[int, int]:
+        c = {j: tuple(v[start:] for v in _centres(f, j, aspect)) for j in slots}
+        mine = sum(int(_touching(c[a], c[b]).sum()) for a, b in pairs)
+        others = sum(int(_touching(c[a], c[b]).sum()) for a in slots for b in slots if a < b and colour[a] != colour[b])
+        return mine, others
+
+    def hidden(f: np.ndarray, j: int) -> int:
+        x, _, s = (v[start:] for v in _centres(f, j, aspect))
+        return int(((x < s / 2) | (x > aspect - s / 2)).sum())
+
+    planned = {j: (across(out, j), hidden(out, j)) for j in slots}
+    movable = sorted({j for p in pairs for j in p})
+    for _ in range(len(movable)):
+        here = cost(out)
+        if here[0] == 0:
+            break
+        best, best_key = None, (here[0], here[1], 0)
+        for j in movable:
+            dx0, hid0 = planned[j]
+            for k in [k for r in range(1, APART_REACH + 1) for k in (r, -r)]:
+                trial = _eased(out, j, 2 * math.pi * k / APART_SHIFTS, start, ramp)
+                dx = across(trial, j)
+                slide = abs(dx0) >= 2 * _STAY * aspect
+                if (dx * dx0 <= 0 or abs(dx) < abs(dx0)) if slide else abs(dx - dx0) > _STAY * aspect:
+                    continue
+                if hidden(trial, j) > hid0:
+                    continue
+                key = (*cost(trial), abs(k))
+                if key < best_key:
+                    best, best_key = trial, key
+        if best is None:
+            break
+        out = best
+    return out
+
+
+def mirror(feat: np.ndarray, slot: int, aspect: float, start: int = 0) -> np.ndarray:
+    """A layout with one slot's track mirrored left for right about the frame's middle (its
+    motion across reversed, all else as it was), or, from frame `start` > 0 on, about where it is
+    in the frame before: frames carried over stay, and the new ones go on across from there the
+    other way ("slides left" continued by a plan that turns back right goes on left, with no jump).
+    Returns a copy."""
+    out = np.array(feat, np.float32, copy=True)
+    f = out[start:, slot]
+    if start:  # phase -> 2 a - phase, a the phase of the last frame carried over
+        a = math.atan2(float(out[start - 1, slot, PLACE + 1]), float(out[start - 1, slot, PLACE]))
+        c = 2 * a
+    else:  # centre across = phase / 2 pi * period - ...: x -> aspect - x is phase -> c - phase
+        s = float(np.median(extents(out[:, slot])))
+        c = 2 * math.pi * (1 - s / _period(aspect, s))
     cos_p, sin_p = f[:, PLACE].copy(), f[:, PLACE + 1].copy()
     f[:, PLACE] = math.cos(c) * cos_p + math.sin(c) * sin_p
     f[:, PLACE + 1] = math.sin(c) * cos_p - math.cos(c) * sin_p
-    out[:, slot] = f
+    out[start:, slot] = f
     return out
 
 
