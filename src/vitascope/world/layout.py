@@ -286,6 +286,12 @@ def _centres(feat: np.ndarray, slot: int, aspect: float) -> tuple[np.ndarray, np
     return phase / (2 * math.pi) * _period(aspect, s) - s / 2, f[:, PLACE + 2] * _Y_SPREAD + _Y_MID, s
 
 
+def _hidden(c, aspect: float) -> int:
+    """Frames in which an object (its `_centres`) is more than half out of the frame."""
+    x, _, s = c
+    return int(((x < s / 2) | (x > aspect - s / 2)).sum())
+
+
 def _touching(a, b) -> np.ndarray:
     """Frames in which two objects' squares of side APART_MARGIN times their extent meet."""
     (xa, ya, sa), (xb, yb, sb) = a, b
@@ -327,7 +333,7 @@ def apart(feat: np.ndarray, aspect: float) -> np.ndarray:
             continue
         def cost(feat_j: np.ndarray) -> tuple[int, int, int]:
             c = _centres(feat_j, j, aspect)
-            hidden = int(((c[0] < c[2] / 2) | (c[0] > aspect - c[2] / 2)).sum())
+            hidden = _hidden(c, aspect)
             mine = sum(int(_touching(c, _centres(feat_j, i, aspect)).sum()) for i in same)
             others = sum(int(_touching(c, _centres(feat_j, i, aspect)).sum()) for i in placed[:-1] if i not in same)
             return mine, hidden, others
@@ -385,8 +391,7 @@ def apart_after(feat: np.ndarray, aspect: float, start: int, ramp: int = APART_R
         return mine, others
 
     def hidden(f: np.ndarray, j: int) -> int:
-        x, _, s = (v[start:] for v in _centres(f, j, aspect))
-        return int(((x < s / 2) | (x > aspect - s / 2)).sum())
+        return _hidden(tuple(v[start:] for v in _centres(f, j, aspect)), aspect)
 
     planned = {j: (across(out, j), hidden(out, j)) for j in slots}
     movable = sorted({j for p in pairs for j in p})
@@ -397,10 +402,10 @@ def apart_after(feat: np.ndarray, aspect: float, start: int, ramp: int = APART_R
         best, best_key = None, (here[0], here[1], 0)
         for j in movable:
             dx0, hid0 = planned[j]
+            slide = abs(dx0) >= 2 * _STAY * aspect
             for k in [k for r in range(1, APART_REACH + 1) for k in (r, -r)]:
                 trial = _eased(out, j, 2 * math.pi * k / APART_SHIFTS, start, ramp)
                 dx = across(trial, j)
-                slide = abs(dx0) >= 2 * _STAY * aspect
                 if (dx * dx0 <= 0 or abs(dx) < abs(dx0)) if slide else abs(dx - dx0) > _STAY * aspect:
                     continue
                 if hidden(trial, j) > hid0:
