@@ -123,3 +123,32 @@ def test_world_model_reads_the_prompt_the_lexicon_rewrites(lexicon):
     assert r.info["read_prompt"] == lexicon.rewrite(req.prompt) == "A small purple box levitates at the seashore"
     assert r.info["network_prompt"] == r.info["read_prompt"]  # no parser: the network reads the rewrite as it is
     assert np.array_equal(r.frames, m.generate(req, lambda f: None).frames)
+
+
+def test_colour_names_wordnet_does_not_place_are_read_by_the_colour_survey(lexicon):
+    # development colours WordNet places nowhere: the survey's colour, read as the world's nearest
+    assert lexicon.rewrite("two aubergine triangles spin") == "two purple triangles spin"
+    assert lexicon.rewrite("a jade ball and a maroon block") == "a cyan ball and a red block"
+    assert lexicon.rewrite("A mint orb") == "A cyan orb"
+    # WordNet decides first: its mauve is a pale purple, where the survey's is nearer pink
+    assert lexicon.rewrite("a mauve ball") == "a purple ball"
+    # only a word that modifies the next is read as a colour's name, and never in a place
+    assert lexicon.rewrite("a ball that is jade") == "a ball that is jade"
+    assert lexicon.rewrite("a ball on the ocean") == "a ball on the ocean"
+    # a grey, or a colour far from all of the world's six, names none of them
+    assert lexicon.rewrite("a beige box") == "a beige box"
+    assert lexicon.rewrite("a grey ball") == "a grey ball"
+
+
+def test_nearest_colour_reads_the_worlds_colours_and_no_greys():
+    from vitascope.world.scene import COLOURS
+
+    for name, rgb in COLOURS.items():
+        assert world_lexicon.nearest_colour(rgb) == name
+    assert world_lexicon.cielab((255, 255, 255)) == pytest.approx((100.0, 0.0, 0.0), abs=0.05)
+    for grey in ((0, 0, 0), (128, 128, 128), (255, 255, 255)):
+        assert world_lexicon.nearest_colour(grey) is None
+    assert world_lexicon.nearest_colour((21, 176, 26)) is None  # the survey's green: as far from yellow as from cyan
+    names = world_lexicon.colour_names()
+    assert names["maroon"] == "red" and names["cerulean"] == "blue" and names["jade"] == "cyan"
+    assert "green" not in names and "beige" not in names and len(names) > 150

