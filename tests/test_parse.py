@@ -273,6 +273,13 @@ def test_reword_puts_training_phrases_where_the_prompt_says_its_settings():
     assert both.reword([prompt], attrs=())[0][2] == prompt
     plain = "two red balls bouncing on green grass at sunset"
     assert both.reword([plain])[0][2] == plain  # said in training words already
+    # a span becomes its value's first training phrase (what `describe` says), or the nearest one
+    moonlit = "a red ball bouncing on green grass under the moon"
+    assert both.reword([moonlit], confidence={k: 0.0 for k in world_parse.SETTINGS})[0][2] == "a red ball bouncing on green grass at night"
+    nearest = both.reword([moonlit], confidence={k: 0.0 for k in world_parse.SETTINGS}, to="nearest")[0][2]
+    assert "moon" not in nearest and any(w in nearest for w in SKY_WORDS["night"][0] if w), nearest
+    with pytest.raises(ValueError, match="first"):
+        both.reword([moonlit], to="closest")
     assert both.reword([""])[0][2] == "" and both.reword([]) == []
     # a parser that points at no phrases (the token parser alone) leaves the words as given
     token = both.members[0] if isinstance(both, world_parse.ParserEnsemble) else both
@@ -291,6 +298,8 @@ def test_world_model_reads_the_reworded_prompt():
     assert m.generate(req, lambda f: None).info["network_prompt"] == req.prompt
     with pytest.raises(ValueError, match="reword"):
         WorldModel.random("t", "world-tiny", parser=parser, reword=("mood",))
+    with pytest.raises(ValueError, match="reword_to"):
+        WorldModel.random("t", "world-tiny", parser=parser, reword_to="closest")
 
 
 def test_an_ensemble_reads_each_attribute_with_its_fitted_shares(tmp_path):

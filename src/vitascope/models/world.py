@@ -95,6 +95,7 @@ class WorldModel:
         settings_confidence: float = 0.9,
         network_words: bool = True,
         reword: tuple[str, ...] = tuple(world_parse.SETTINGS),
+        reword_to: str = "first",
         foley: world_foley.WorldFoley | None = None,
         foley_timing: bool = True,
         foley_sharp: bool = True,
@@ -153,7 +154,9 @@ class WorldModel:
         value the parser reads (`world_parse._Reads.reword`: "on a green field" -> "on green
         grass"), the user's other words kept; () reads the user's words as given. Needs a parser
         that points at phrases (a phrase parser, alone or in an ensemble); with parse_for="all" the
-        network reads the whole rewrite instead. foley: the model that hears a planned clip's sound
+        network reads the whole rewrite instead. reword_to: "first" rewords a span as its value's
+        first training phrase ("at dusk" -> "at sunset", session 29), "nearest" as the training
+        phrase nearest it ("at dusk" -> "at twilight"; `world_parse._Reads.reword`). foley: the model that hears a planned clip's sound
         from its layout (models/world_foley.py: a percussive onset for every contact, the weather
         the parser reads); a planned clip's new sound is its, in place of the network's. Without
         one, and for clips drawn without a plan (remix, edit), the sound is the network's.
@@ -228,6 +231,9 @@ class WorldModel:
         if unknown:
             raise ValueError(f"reword names attributes the parser does not read: {unknown}. Choose from {list(world_parse.REWORD_ATTRS)}.")
         self.reword = tuple(reword)
+        if reword_to not in ("first", "nearest"):
+            raise ValueError(f"reword_to must be 'first' or 'nearest'. Got {reword_to!r}.")
+        self.reword_to = reword_to
         self.foley = foley.eval() if foley is not None else None
         self.foley_timing = foley_timing
         self.foley_sharp = foley_sharp
@@ -355,7 +361,7 @@ class WorldModel:
         prompt = self.lexicon.rewrite(req.prompt) if self.lexicon is not None else req.prompt
         words = prompt  # what the network reads of the user's words: as given, or reworded
         if self.parser is not None and (planned or reads_settings or self.parse_for == "all" or self.reword) and prompt.strip():
-            read, sure, words = self.parser.reword([prompt], self.reword)[0]
+            read, sure, words = self.parser.reword([prompt], self.reword, to=self.reword_to)[0]
         # a network that reads the scene's settings gets those the parser is sure of (none for an empty prompt)
         settings = clear = None
         if reads_settings and read is not None:

@@ -188,7 +188,7 @@ class _Reads:
         return [(scene, sure) for scene, sure, _ in self.reword(prompts, attrs=())]
 
     @torch.no_grad()
-    def reword(self, prompts: list[str], attrs=tuple(SETTINGS), least: float = 0.5, near: float = 0.3, confidence: dict[str, float] | None = None) -> list[tuple[Scene, dict[str, float], str]]:
+    def reword(self, prompts: list[str], attrs=tuple(SETTINGS), least: float = 0.5, near: float = 0.3, confidence: dict[str, float] | None = None, to: str = "first") -> list[tuple[Scene, dict[str, float], str]]:
         """`read`, and each prompt with the words that say the attributes in `attrs` replaced by
         the training phrase of the value read that is nearest them: "on a green field at dusk"
         becomes "on green grass at sunset" where the parser reads grass and sunset, and every
@@ -204,7 +204,12 @@ class _Reads:
         A setting is reworded only where the parser reads it with at least the probability
         `confidence` names for it (default: `reword_from`, fitted on the development words by
         `fit_reword_from`; else REWORD_FROM): a wrong reading reworded is drawn wrong for sure.
-        Settings: sky, ground, weather, camera; object groups: count, colour, shape, size, motion."""
+        Settings: sky, ground, weather, camera; object groups: count, colour, shape, size, motion.
+        to: what the span becomes, "first": the value's first training phrase, the one `describe`
+        uses ("at dusk" -> "at sunset"; session 29: the network draws those best), or "nearest":
+        the training phrase nearest the span ("at dusk" -> "at twilight", sessions 16-28)."""
+        if to not in ("first", "nearest"):
+            raise ValueError(f"to must be 'first' or 'nearest'. Got {to!r}.")
         if not prompts:
             return []
         logits, enc, pointer, pointers = self._run(prompts)
@@ -217,7 +222,7 @@ class _Reads:
             words = prompt
             mine = [k for k in attrs if k not in SETTINGS or sure[k] >= sure_of.get(k, REWORD_FROM)]
             if pointer is not None and prompt.strip() and mine:
-                words = _reword(prompt, {k: v[b] for k, v in logits.items()}, {k: v[b] for k, v in pointers.items()}, enc["grams"][b], pointer, mine, least, near)
+                words = _reword(prompt, {k: v[b] for k, v in logits.items()}, {k: v[b] for k, v in pointers.items()}, enc["grams"][b], pointer, mine, least, near, first=to == "first")
             out.append((scene, sure, words))
         return out
 
@@ -233,9 +238,10 @@ _PUNCTUATION = re.compile(r"[,;:.!?]")
 _JOINING = {"a", "an", "the", "in", "on", "at", "under", "during", "while", "of", "and", "with", "as", "by", "to", "into", "over", "is", "it", "that"}  # never the last word of a span grown longer
 
 
-def _reword(prompt: str, logits: dict, pointers: dict, grams: torch.Tensor, parser: "WorldParser", attrs, least: float, near: float, longer: float = 0.05) -> str:
+def _reword(prompt: str, logits: dict, pointers: dict, grams: torch.Tensor, parser: "WorldParser", attrs, least: float, near: float, longer: float = 0.05, first: bool = True) -> str:
     """One prompt's words with the spans that say `attrs` replaced (see `_Reads.reword`): logits and
-    pointers of that prompt, grams its n-grams encoded alone (G, 384) in `text.ngrams` order."""
+    pointers of that prompt, grams its n-grams encoded alone (G, 384) in `text.ngrams` order; each
+    span by its value's first training phrase (first) or by the training phrase nearest it."""
     found = text.ngrams(prompt, parser.cfg.ngram)
     feats = grams[: len(found)]
     within = torch.tensor([bool(_PUNCTUATION.search(prompt[a:z])) for _, a, z in found], dtype=torch.bool)  # spans no clause break
@@ -261,7 +267,8 @@ def _reword(prompt: str, logits: dict, pointers: dict, grams: torch.Tensor, pars
             holds = [g for g in range(len(found)) if found[g][1] <= found[i][1] and found[g][2] >= found[i][2] and float(sim[g]) >= float(sim[i]) - longer
                      and (found[g][2] == found[i][2] or found[g][0].rsplit(" ", 1)[-1] not in _JOINING)]
             i = max(holds, key=lambda g: (found[g][2] - found[g][1], float(sim[g])))
-            spans.append((float(sim[i]), found[i][1], found[i][2], names[int(mine[j[i]])]))
+            phrase = next(names[m] for m in mine.tolist() if names[m].strip()) if first else names[int(mine[j[i]])]
+            spans.append((float(sim[i]), found[i][1], found[i][2], phrase))
     chosen: list[tuple[float, int, int, str]] = []
     for span in sorted(spans, reverse=True):
         if all(span[2] <= a or span[1] >= z for _, a, z, _ in chosen):
