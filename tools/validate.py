@@ -130,7 +130,7 @@ def main() -> None:
     ap.add_argument("--no-network-words", action="store_true", help="networks that read the scene's settings: give them the settings and layout alone, not the prompt's words")
     ap.add_argument("--parser", default=None, help="prompt parser weights (a+b: read together), or 'none' to read prompts as given (default: world-parse.safetensors beside the weights)")
     ap.add_argument("--reword", default="settings", help="attributes whose words the network reads as the parser's training phrase: 'settings' (sky, ground, weather, camera), 'all', 'none', or names joined by commas")
-    ap.add_argument("--reword-to", choices=("first", "nearest"), default="first", help="what a reworded span becomes: its value's first training phrase (\"at sunset\"), or the training phrase nearest it (sessions 16-28)")
+    ap.add_argument("--reword-to", choices=world_parse.REWORD_TO, default="first", help="what a reworded span becomes: its value's first training phrase (\"at sunset\"), or the training phrase nearest it (sessions 16-28)")
     ap.add_argument("--reword-from", type=float, default=None, help="reword every setting the parser reads with at least this probability (default: the probabilities fitted beside the parsers, see tools/fit_ensemble.py)")
     ap.add_argument("--offset", type=int, default=0, help="start at this validation scene (a second set of prompts: --offset 36)")
     ap.add_argument("--sound", choices=SOUNDS, default="foley", help="planned clips' sound: heard from their layout by the Foley model beside the weights and timed to the contacts drawn (what generate does), heard from the plan alone, or the network's own")

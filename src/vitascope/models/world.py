@@ -231,8 +231,8 @@ class WorldModel:
         if unknown:
             raise ValueError(f"reword names attributes the parser does not read: {unknown}. Choose from {list(world_parse.REWORD_ATTRS)}.")
         self.reword = tuple(reword)
-        if reword_to not in ("first", "nearest"):
-            raise ValueError(f"reword_to must be 'first' or 'nearest'. Got {reword_to!r}.")
+        if reword_to not in world_parse.REWORD_TO:
+            raise ValueError(f"reword_to must be one of {world_parse.REWORD_TO}. Got {reword_to!r}.")
         self.reword_to = reword_to
         self.foley = foley.eval() if foley is not None else None
         self.foley_timing = foley_timing

@@ -287,10 +287,8 @@ class Lexicon:
     def choice(self, word: str, parts: str = "nvar") -> tuple[tuple[str, str], str] | None:
         """((attribute, value), training word) an unknown word is rewritten into, or None. parts:
         the parts of speech the word may be in where it stands (see `rewrite`)."""
-        if word in self.known or word in STOP or len(word) < 3:
+        if not self._unknown(word):
             return None
-        if any(base in self.known_bases for base, _, _ in self.wn.lemmas(word)):
-            return None  # another form of a training word ("fall" of "falls")
         got = self._decide(*self.value_votes(word, parts))
         if got is None:
             return None
@@ -299,11 +297,18 @@ class Lexicon:
         infls = [infl for _, pos, infl in self.wn.lemmas(word) if pos == INFLECTED[value[0]]] if value[0] in INFLECTED else []
         return value, self._inflected(best, infls)
 
+    def _unknown(self, word: str) -> bool:
+        """Whether a word is one the lexicon may rewrite: no training word, nor another form of one
+        ("fall" of "falls"), nor a joining word or one under three letters."""
+        if word in self.known or word in STOP or len(word) < 3:
+            return False
+        return not any(base in self.known_bases for base, _, _ in self.wn.lemmas(word))
+
     @lru_cache(maxsize=4096)
     def colour(self, word: str) -> tuple[tuple[str, str], str] | None:
         """(("colour", value), training word) a colour's name no training caption uses reads as by
         the colour survey (`colour_names`), or None."""
-        if word in self.known or word in STOP or any(base in self.known_bases for base, _, _ in self.wn.lemmas(word)):
+        if not self._unknown(word):
             return None
         value = colour_names().get(word)
         return (("colour", value), value) if value is not None and value in self.known else None
@@ -398,11 +403,12 @@ class Lexicon:
             named = prev in self.before_names or nxt in self.shapes or not verb
             got = self.choice(word, "nar" if named else "nvar")
             # a phrasal verb ("puffs up") is read as one word, before its verb alone ("puffs")
-            phrasal = None if named or not re.fullmatch(r"\s+", text[b : spans[i + 1][0]] if nxt else "") else self.phrasal(word, nxt)
+            adjacent = bool(nxt) and re.fullmatch(r"\s+", text[b : spans[i + 1][0]]) is not None  # the next word, with nothing between
+            phrasal = None if named or not adjacent else self.phrasal(word, nxt)
             got = phrasal or got
             # a word that modifies the next ("a jade ball") may be a colour's name WordNet does not
             # place, or places as no modifier: the colour survey reads it (module docstring)
-            modifier = bool(nxt) and re.fullmatch(r"\s+", text[b : spans[i + 1][0]]) is not None and nxt not in STOP and (
+            modifier = adjacent and nxt not in STOP and (
                 nxt not in self.known or nxt in self.shapes or bool(self.says(nxt) & {"shape", "colour", "size"}))
             if modifier and (got is None or got[0][0] not in ("colour", "size", "count")):
                 got = self.colour(word) or got

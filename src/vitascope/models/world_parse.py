@@ -208,8 +208,8 @@ class _Reads:
         to: what the span becomes, "first": the value's first training phrase, the one `describe`
         uses ("at dusk" -> "at sunset"; session 29: the network draws those best), or "nearest":
         the training phrase nearest the span ("at dusk" -> "at twilight", sessions 16-28)."""
-        if to not in ("first", "nearest"):
-            raise ValueError(f"to must be 'first' or 'nearest'. Got {to!r}.")
+        if to not in REWORD_TO:
+            raise ValueError(f"to must be one of {REWORD_TO}. Got {to!r}.")
         if not prompts:
             return []
         logits, enc, pointer, pointers = self._run(prompts)
@@ -233,6 +233,7 @@ class _Reads:
         return describe(self.parse([prompt])[0])
 
 
+REWORD_TO = ("first", "nearest")  # what a reworded span becomes (`_Reads.reword`'s `to`)
 REWORD_FROM = 0.9  # a setting's reading is reworded from this probability where none was fitted
 _PUNCTUATION = re.compile(r"[,;:.!?]")
 _JOINING = {"a", "an", "the", "in", "on", "at", "under", "during", "while", "of", "and", "with", "as", "by", "to", "into", "over", "is", "it", "that"}  # never the last word of a span grown longer
