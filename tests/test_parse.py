@@ -286,6 +286,22 @@ def test_reword_puts_training_phrases_where_the_prompt_says_its_settings():
     assert token.reword([prompt])[0][2] == prompt
 
 
+def test_a_reworded_span_keeps_the_words_of_its_neighbours():
+    # a span ending in a joining word the phrase does not end in gives it back to the next phrase
+    prompt = "a ball during a downpour in a winter landscape"
+    a = prompt.index("during")
+    assert world_parse._tidy(prompt, a, prompt.index(" a winter"), "while it rains") == (a, prompt.index(" in a winter"))
+    z = len("a ball; the camera zooms in")  # the phrase's own last word stays in the span
+    assert world_parse._tidy("a ball; the camera zooms in", 8, z, "the camera zooms in") == (8, z)
+    # the word before a span, where the phrase begins with it, is replaced with the span
+    prompt = "The view pans right, a ball"
+    assert world_parse._tidy(prompt, 4, 19, "the camera pans right") == (0, 19)
+    assert world_parse._tidy(prompt, 4, 19, "camera pans right") == (4, 19)
+    both = _shipped_parsers()
+    words = both.reword(["The view pans right, a red ball rests on the grass"], confidence={k: 0.0 for k in world_parse.SETTINGS})[0][2]
+    assert words.lower().count("the camera") == 1 and "the the" not in words.lower(), words
+
+
 def test_world_model_reads_the_reworded_prompt():
     torch.manual_seed(0)
     parser = world_parse.WorldParser(world_parse.Parser_configs["parse-tiny-protos"]).eval()
