@@ -65,6 +65,14 @@ def test_scene_from_logits_expands_groups_and_keeps_at_least_one_object():
     assert [(o.colour, o.shape, o.motion, o.direction) for o in scene.objects] == [("red", "ball", "bouncing", 1)] * 2 + [("blue", "box", "still", 0)]
     logits["present"] = onehot("present", [0, 0, 0]) + torch.tensor([[[0.0, 0.0], [0.0, 5.0], [0.0, 0.0]]])  # none sure; the second likeliest
     assert [o.colour for o in world_parse.scene_from_logits(logits, 0).objects] == ["blue", "blue", "blue"]
+    # two groups alike but for their number are one phrase read twice: the surer reading stays,
+    # where the prompt named it (captions name identical objects together: "two red balls")
+    logits["present"] = torch.tensor([[[0.0, 3.0], [0.0, 5.0], [0.0, 4.0]]])
+    logits["colour"], logits["shape"] = onehot("colour", [0, 1, 1]), onehot("shape", [0, 1, 1])
+    logits["count"] = onehot("count", [0, 0, 1])
+    assert [(o.colour, o.shape) for o in world_parse.scene_from_logits(logits, 0).objects] == [("red", "ball"), ("blue", "box")]
+    logits["size"] = onehot("size", [1, 0, 1])  # a size apart: two groups
+    assert [(o.colour, o.size) for o in world_parse.scene_from_logits(logits, 0).objects] == [("red", "big"), ("blue", "small"), ("blue", "big")]
 
 
 def test_parser_trains_resumes_and_rewrites(tmp_path):
