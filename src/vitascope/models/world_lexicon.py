@@ -27,8 +27,8 @@ near one of the world's six (CIELAB distance at most COLOUR_FARTHEST), read as t
 there, where the survey's mauve is nearer pink.
 
 Camera moves: the training captions say a camera's move in its last word ("the camera pans
-left", "zooming in", "the camera moves closer"), so a verb no caption says of a camera, after a
-camera's word and before one of those last words ("the view sweeps left", "the shot tracks
+left", "zooming in", "the camera moves closer"), so a verb no caption uses, after a camera's
+word and before one of those last words ("the view sweeps left", "the shot tracks
 right", "the lens creeps in"), is rewritten into the first training verb of that move in its
 inflection ("pans", "zooming"). A camera that "does not move" (or "never pans", "won't budge") is
 "still", and an object that does not move, never budges or stirs "stays put": negation reverses
@@ -373,8 +373,8 @@ class Lexicon:
 
     def camera_move(self, i: int, spans: list[tuple[int, int, str]], text: str) -> tuple[tuple[str, str], str] | None:
         """(("camera", move), training verb) the i-th word is rewritten into where it is a verb no
-        caption uses, between a camera's word (perhaps with an adverb between: "the
-        camera slowly pushes in") and a last word of a move's phrases ("in", "to the left"), else None."""
+        caption uses, between a camera's word (perhaps with an adverb between: "the camera slowly
+        pushes in") and a last word of a move's phrases ("in", "to the left"), else None."""
         def joined(j: int) -> bool:  # the j-th word follows the one before it with only spaces between
             return 0 < j < len(spans) and re.fullmatch(r"\s+", text[spans[j - 1][1] : spans[j][0]]) is not None
 
@@ -488,7 +488,8 @@ def camera_moves(wordnet: WordNet, phrases: list[tuple[str, str, str]]) -> dict[
         if attr != "camera" or len(words) < 2:
             continue
         ends.setdefault(words[-1], set()).add(value)
-        verb = words[1] if words[0] in CAMERA_SUBJECTS else words[2] if words[:2] == ["the", words[1]] and words[1] in CAMERA_SUBJECTS else words[0]
+        said = words[1:] if words[0] == "the" else words  # "[the] camera pans left", "zoom in"
+        verb = said[1] if said[0] in CAMERA_SUBJECTS else said[0]
         for _, pos, infl in wordnet.lemmas(verb):
             if pos == "v":
                 verbs.setdefault(value, {}).setdefault(infl, verb)

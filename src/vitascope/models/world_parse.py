@@ -248,9 +248,9 @@ _JOINING = {"a", "an", "the", "in", "on", "at", "under", "during", "while", "of"
 
 def _tidy(prompt: str, a: int, z: int, phrase: str) -> tuple[int, int]:
     """The span prompt[a:z] that `phrase` replaces, without the joining words it ends in and the
-    phrase does not ("during a downpour in" leaves the "in" of "in a winter landscape") and with the word before it where the
-    phrase begins with that word ("The view pans right" -> "the camera pans right", not "The the
-    camera pans right")."""
+    phrase does not ("during a downpour in" leaves the "in" of "in a winter landscape"), and with
+    the word before it where the phrase begins with that word ("The view pans right" -> "the
+    camera pans right", not "The the camera pans right")."""
     last = phrase.rsplit(" ", 1)[-1].lower()  # "the camera zooms in" keeps its "in"
     while (m := re.search(r"\s+([a-z]+)$", prompt[a:z], re.I)) and m.group(1).lower() in _JOINING and m.group(1).lower() != last:
         z = a + m.start()
