@@ -85,8 +85,9 @@ PARTICLES = ("up", "down", "off", "out", "around", "away", "over", "back", "abou
 # words a camera's move is said of ("the view sweeps left"), and how a prompt says it does not move
 CAMERA_SUBJECTS = {"camera", "shot", "view", "lens"}
 RELATIVES = {"that", "which", "who"}  # "a cube that twirls": a verb follows, though "that" is a joining word
-_CAMERA_HELD = re.compile(r"\b(camera|shot|view|lens)(\s+)(?:does\s+not|does\s*n['’]t|will\s+not|won['’]t|is\s+not|is\s*n['’]t|never)\s+[a-z]+", re.I)
-_OBJECT_HELD = re.compile(r"\b(?:does\s+not|does\s*n['’]t|will\s+not|won['’]t|never)\s+(?:move|budge|stir)s?\b", re.I)
+_NOT = r"does\s+not|does\s*n['’]t|will\s+not|won['’]t|never"
+_CAMERA_HELD = re.compile(rf"\b({'|'.join(sorted(CAMERA_SUBJECTS))})(\s+)(?:{_NOT}|is\s+not|is\s*n['’]t)\s+[a-z]+", re.I)
+_OBJECT_HELD = re.compile(rf"\b(?:{_NOT})\s+(?:move|budge|stir)s?\b", re.I)
 # verbs that say "becomes" before a comparative: "gets tinier", "grows larger"
 BECOME = {"get", "become", "grow", "turn"}
 # colour names (module docstring): the survey's colours, read as the world's nearest colour (CIELAB
@@ -225,6 +226,12 @@ def _gloss_words(gloss: str) -> list[str]:
     """The defining words of a gloss: before its examples (quoted) and its first semicolon."""
     text = gloss.split('"')[0].split(";")[0].lower()
     return _WORD.findall(text)
+
+
+def _joined(spans: list[tuple[int, int, str]], text: str, j: int) -> bool:
+    """Whether the j-th word of `text` (spans: (start, end, word)) follows the one before it with
+    only spaces between."""
+    return 0 < j < len(spans) and re.fullmatch(r"\s+", text[spans[j - 1][1] : spans[j][0]]) is not None
 
 
 class Lexicon:
@@ -375,8 +382,8 @@ class Lexicon:
         """(("camera", move), training verb) the i-th word is rewritten into where it is a verb no
         caption uses, between a camera's word (perhaps with an adverb between: "the camera slowly
         pushes in") and a last word of a move's phrases ("in", "to the left"), else None."""
-        def joined(j: int) -> bool:  # the j-th word follows the one before it with only spaces between
-            return 0 < j < len(spans) and re.fullmatch(r"\s+", text[spans[j - 1][1] : spans[j][0]]) is not None
+        def joined(j: int) -> bool:
+            return _joined(spans, text, j)
 
         word = spans[i][2]
         if word in self.known or not joined(i):  # "the camera moves left" is the captions' own
@@ -443,7 +450,7 @@ class Lexicon:
             named = (prev in self.before_names and prev not in RELATIVES) or nxt in self.shapes or not verb
             got = self.choice(word, "nar" if named else "nvar")
             # a phrasal verb ("puffs up") is read as one word, before its verb alone ("puffs")
-            adjacent = bool(nxt) and re.fullmatch(r"\s+", text[b : spans[i + 1][0]]) is not None  # the next word, with nothing between
+            adjacent = _joined(spans, text, i + 1)  # the next word, with nothing between
             phrasal = None if named or not adjacent else self.phrasal(word, nxt)
             got = phrasal or got
             # a word that modifies the next ("a jade ball") may be a colour's name WordNet does not
